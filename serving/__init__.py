@@ -1,0 +1,1 @@
+"""mosaicrec.serving."""
