@@ -1,7 +1,7 @@
 """Encoders: one protocol, a registry of specs, text / image / audio towers, and fusion."""
 
 from mosaicrec.encoders.base import MODALITIES, BatchEncoding, Encoder, Modality, l2_normalize
-from mosaicrec.encoders.fusion import FusionConfig, Fuser
+from mosaicrec.encoders.fusion import Fuser, FusionConfig
 from mosaicrec.encoders.registry import (
     EncoderRegistry,
     EncoderSpec,

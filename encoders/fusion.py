@@ -57,8 +57,9 @@ class Fuser:
             raise ConfigError(f"fusion weights missing for modalities {missing}")
         self.dims = {m: int(dims[m]) for m in self.modalities}
         offsets = np.cumsum([0] + [self.dims[m] for m in self.modalities])
-        self.slices = {m: slice(int(offsets[i]), int(offsets[i + 1])) for i, m in
-                       enumerate(self.modalities)}
+        self.slices = {
+            m: slice(int(offsets[i]), int(offsets[i + 1])) for i, m in enumerate(self.modalities)
+        }
         self.dim = int(offsets[-1])
         self._w = np.array([self.config.weights[m] for m in self.modalities], dtype=np.float64)
 
@@ -97,8 +98,11 @@ class Fuser:
 
     def fuse(self, vectors: Mapping[Modality, np.ndarray | None], key: object = None) -> np.ndarray:
         """Fuse one item from whichever modality vectors it has (``None`` = missing)."""
-        blocks = {m: np.asarray(v, np.float32)[None, :] for m, v in vectors.items()
-                  if v is not None and m in self.dims}
+        blocks = {
+            m: np.asarray(v, np.float32)[None, :]
+            for m, v in vectors.items()
+            if v is not None and m in self.dims
+        }
         return self.fuse_batch(blocks, keys=[key])[0]
 
     def split(self, fused: np.ndarray) -> dict[Modality, np.ndarray]:

@@ -51,8 +51,13 @@ def missing_weights(what: str, model: str, detail: str = "") -> ModelNotAvailabl
 
 
 def load_pretrained(
-    loader: Callable[..., T], model: str, *, what: str, allow_download: bool,
-    cache_dir: str | None = None, **kwargs: Any,
+    loader: Callable[..., T],
+    model: str,
+    *,
+    what: str,
+    allow_download: bool,
+    cache_dir: str | None = None,
+    **kwargs: Any,
 ) -> T:
     """Call a ``from_pretrained``-style loader; turn any failure into ``ModelNotAvailableError``."""
     if os.path.isdir(model):

@@ -26,7 +26,8 @@ Factory = Callable[["EncoderSpec"], Encoder]
 def _downloads_allowed() -> bool:
     offline = {"1", "true", "yes", "on"}
     return not any(
-        os.environ.get(var, "").lower() in offline for var in ("MOSAICREC_OFFLINE", "HF_HUB_OFFLINE")
+        os.environ.get(var, "").lower() in offline
+        for var in ("MOSAICREC_OFFLINE", "HF_HUB_OFFLINE")
     )
 
 
@@ -96,9 +97,9 @@ class EncoderRegistry:
         elif isinstance(spec, dict):
             base = spec.get("name")
             data = {k: v for k, v in spec.items() if k != "name"}
-            spec = (
-                self.spec(base).model_copy(update=data) if base else EncoderSpec.model_validate(data)
-            )
+            # Validate the merged fields: model_copy(update=...) would accept anything.
+            merged = {**self.spec(base).model_dump(), **data} if base else data
+            spec = EncoderSpec.model_validate(merged)
         if overrides:
             spec = EncoderSpec.model_validate({**spec.model_dump(), **overrides})
         return spec
@@ -137,7 +138,9 @@ def _builtin_factories() -> dict[str, Factory]:
 def _builtin_specs() -> dict[str, EncoderSpec]:
     from mosaicrec.encoders.tiny import TINY_BERT, TINY_CLAP, TINY_CLIP
 
-    minilm = EncoderSpec(family="hf-text", tower="text", model="sentence-transformers/all-MiniLM-L6-v2")
+    minilm = EncoderSpec(
+        family="hf-text", tower="text", model="sentence-transformers/all-MiniLM-L6-v2"
+    )
     clip = EncoderSpec(
         family="open-clip", tower="image", model="ViT-B-32", pretrained="laion2b_s34b_b79k"
     )
@@ -182,7 +185,7 @@ def create_encoder(
 ) -> Encoder:
     """Build an encoder from a registered name, a spec or a config dict.
 
-    >>> enc = create_encoder("tiny-text")             # doctest: +SKIP
-    >>> enc = create_encoder({"name": "minilm", "device": "cpu", "batch_size": 64})  # doctest: +SKIP
+    >>> enc = create_encoder("tiny-text")  # doctest: +SKIP
+    >>> enc = create_encoder({"name": "minilm", "batch_size": 64})  # doctest: +SKIP
     """
     return (registry or default_registry()).create(spec, **overrides)

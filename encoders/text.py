@@ -24,6 +24,8 @@ def compose_item_text(
     """Assemble ``title. description Tags: a, b.``, leaving out whatever is missing."""
     if isinstance(tags, str):
         tags = [t.strip() for t in tags.replace("|", ",").split(",")]
+    elif tags is not None:
+        tags = list(tags)  # numpy arrays and tuples from Parquet / JSONL
     parts = []
     if title and str(title).strip():
         parts.append(str(title).strip().rstrip(".") + ".")
@@ -63,7 +65,10 @@ class TextEncoder(TorchEncoder):
 
     def _forward(self, prepared: list[str]) -> Any:
         batch = self.tokenizer(
-            prepared, padding=True, truncation=True, max_length=self.max_length,
+            prepared,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
             return_tensors="pt",
         ).to(self.device)
         states = self.model(**batch).last_hidden_state
@@ -78,7 +83,9 @@ def create_text_encoder(spec: EncoderSpec) -> TextEncoder:
         from mosaicrec.encoders.tiny import TINY_BERT, tiny_tokenizer
 
         with seeded(spec.seed):
-            model = BertModel(BertConfig(**(spec.architecture or TINY_BERT)), add_pooling_layer=False)
+            model = BertModel(
+                BertConfig(**(spec.architecture or TINY_BERT)), add_pooling_layer=False
+            )
         tokenizer = tiny_tokenizer()
     else:
         what = "text encoder"
@@ -87,6 +94,11 @@ def create_text_encoder(spec: EncoderSpec) -> TextEncoder:
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, spec.model, what=what, **opts)
     max_length = spec.max_length or min(int(tokenizer.model_max_length or 512), 512)
     return TextEncoder(
-        model, tokenizer, name=spec.display_name, max_length=max_length,
-        device=spec.device, batch_size=spec.batch_size, precision=spec.precision,
+        model,
+        tokenizer,
+        name=spec.display_name,
+        max_length=max_length,
+        device=spec.device,
+        batch_size=spec.batch_size,
+        precision=spec.precision,
     )

@@ -38,7 +38,21 @@ TINY_CLAP: dict[str, Any] = {
         "intermediate_size": 64,
         "max_position_embeddings": 520,
     },
-    "audio_config": {},
+    # HTSAT at toy size: 16 mel bins, a 64x64 "image" (spec_size 64, freq_ratio 4), two Swin
+    # stages of one block each. Input frames must fit spec_size * freq_ratio = 256, so its
+    # feature extractor widens the hop (see encoders.audio.feature_extractor_for).
+    "audio_config": {
+        "num_mel_bins": 16,
+        "spec_size": 64,
+        "patch_size": 4,
+        "patch_stride": [4, 4],
+        "window_size": 4,
+        "depths": [1, 1],
+        "num_attention_heads": [1, 2],
+        "patch_embeds_hidden_size": 16,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+    },
 }
 
 

@@ -57,6 +57,8 @@ class CollectionSchema(BaseModel):
     model_config = ConfigDict(extra="forbid")
     vectors: dict[str, VectorSpace]
     payload_indexes: dict[str, PayloadType] = Field(default_factory=dict)
+    # The encoder profile that built the collection, so readers can rebuild its query encoders.
+    profile: dict[str, Any] | None = None
     format_version: int = 1
 
     def check_compatible(self, stored: CollectionSchema, where: str) -> None:

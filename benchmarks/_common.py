@@ -1,0 +1,128 @@
+"""Shared helpers for the benchmark scripts: timing, percentiles and one JSON result format.
+
+Every benchmark writes ``benchmarks/results/NAME.json`` through :func:`write_result`, so that
+results always carry the machine, library versions and git commit they were measured on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RESULTS_DIR", "machine_info", "git_commit", "percentiles", "timer", "write_result"]
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "benchmarks" / "results"
+
+
+def git_commit() -> str | None:
+    """``git rev-parse HEAD``, with ``-dirty`` appended when the working tree has changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("-dirty" if dirty else "")
+
+
+def machine_info() -> dict[str, Any]:
+    """Platform, CPU, Python / torch / numpy versions and the CUDA device (or None)."""
+    import numpy as np
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": None,
+        "cuda_device": None,
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["cuda_device"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return info
+
+
+def percentiles(latencies_ms: Sequence[float]) -> dict[str, float]:
+    """p50, p99 and mean of a list of latencies in milliseconds."""
+    import numpy as np
+
+    if len(latencies_ms) == 0:
+        return {"p50": float("nan"), "p99": float("nan"), "mean": float("nan")}
+    arr = np.asarray(latencies_ms, dtype=np.float64)
+    return {
+        "p50": float(np.percentile(arr, 50)),
+        "p99": float(np.percentile(arr, 99)),
+        "mean": float(arr.mean()),
+    }
+
+
+class _Elapsed:
+    seconds: float = 0.0
+
+    @property
+    def ms(self) -> float:
+        return self.seconds * 1000.0
+
+
+@contextlib.contextmanager
+def timer() -> Iterator[_Elapsed]:
+    """``with timer() as t: ...`` then read ``t.seconds`` / ``t.ms`` (perf_counter based)."""
+    elapsed = _Elapsed()
+    start = time.perf_counter()
+    try:
+        yield elapsed
+    finally:
+        elapsed.seconds = time.perf_counter() - start
+
+
+def _summary(obj: Any, indent: int = 2) -> list[str]:
+    lines = []
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            lines.append(" " * indent + f"{key}:")
+            lines.extend(_summary(value, indent + 2))
+        else:
+            shown = f"{value:.4g}" if isinstance(value, float) else value
+            lines.append(" " * indent + f"{key}: {shown}")
+    return lines
+
+
+def write_result(name: str, settings: dict[str, Any], figures: dict[str, Any]) -> Path:
+    """Write ``benchmarks/results/NAME.json`` and print a readable summary; return the path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    result = {
+        "benchmark": name,
+        "machine": machine_info(),
+        "git_commit": git_commit(),
+        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "settings": settings,
+        "figures": figures,
+    }
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2, sort_keys=False, default=str) + "\n")
+    print(f"== benchmark {name} ({result['timestamp']}, commit {result['git_commit']})")
+    print("\n".join(_summary({"machine": result["machine"], "settings": settings,
+                              "figures": figures})))
+    print(f"-> {path}")
+    return path

@@ -1,0 +1,130 @@
+"""Ranking metrics, per user then averaged, and beyond-accuracy measures of the top-K lists.
+
+Conventions (the same as the reference protocol): binary gains; NDCG with a log2 discount and
+the ideal DCG over ``min(K, #positives)``; MAP as AP@K divided by ``min(K, #positives)``; MRR
+within the top K (0 when no hit). Users without positives must be left out by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mosaicrec.errors import InputError
+
+__all__ = [
+    "ACCURACY_METRICS",
+    "top_k",
+    "hits_matrix",
+    "accuracy_per_user",
+    "coverage",
+    "intra_list_diversity",
+    "novelty",
+    "popularity_bias",
+]
+
+ACCURACY_METRICS = ("precision", "recall", "f1", "ndcg", "map", "hit_rate", "mrr")
+
+
+def top_k(
+    scores: np.ndarray, k: int, *, exclude: np.ndarray | None = None,
+    tie_order: np.ndarray | None = None,
+) -> np.ndarray:
+    """Column indices of the ``k`` best scores per row, best first.
+
+    ``exclude`` (bool, same shape) removes items from the ranking; ``tie_order`` is a
+    permutation of the columns: among equal scores, the column that comes first in it wins.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise InputError(f"scores must be (n_users, n_items), got shape {scores.shape}")
+    n_items = scores.shape[1]
+    k = min(k, n_items)
+    order = np.arange(n_items) if tie_order is None else np.asarray(tie_order)
+    if sorted(order.tolist()) != list(range(n_items)):
+        raise InputError("tie_order must be a permutation of the item columns")
+    permuted = scores[:, order]
+    if exclude is not None:
+        permuted = np.where(np.asarray(exclude, bool)[:, order], -np.inf, permuted)
+    permuted = np.where(np.isnan(permuted), -np.inf, permuted)
+    # A stable sort keeps equal scores in permutation order: the tie-break is the permutation.
+    best = np.argsort(-permuted, axis=1, kind="stable")[:, :k]
+    return order[best]
+
+
+def hits_matrix(top: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """``hits[u, r]`` is True when the item at rank ``r`` of user ``u`` is relevant."""
+    relevant = np.asarray(relevant, dtype=bool)
+    return np.take_along_axis(relevant, np.asarray(top), axis=1)
+
+
+def accuracy_per_user(
+    top: np.ndarray, relevant: np.ndarray, ks: Sequence[int] = (10, 20)
+) -> dict[str, np.ndarray]:
+    """Every accuracy metric at every cut-off, one value per user (``"ndcg@10"`` -> array).
+
+    ``top`` holds at least ``max(ks)`` ranked item indices per user; ``relevant`` is a bool
+    matrix ``(n_users, n_items)``; each user must have at least one relevant item.
+    """
+    relevant = np.asarray(relevant, dtype=bool)
+    n_pos = relevant.sum(axis=1)
+    if (n_pos == 0).any():
+        raise InputError("a user has no relevant item", item=int(np.flatnonzero(n_pos == 0)[0]))
+    if top.shape[1] < max(ks):
+        raise InputError(f"need {max(ks)} ranked items per user, got {top.shape[1]}")
+    hits_all = hits_matrix(top, relevant).astype(np.float64)
+    out: dict[str, np.ndarray] = {}
+    for k in ks:
+        hits = hits_all[:, :k]
+        n_hit = hits.sum(axis=1)
+        ideal_n = np.minimum(k, n_pos)
+        discount = 1.0 / np.log2(np.arange(2, k + 2))
+        dcg = hits @ discount
+        idcg = np.cumsum(discount)[ideal_n - 1]
+        precision_at = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
+        first = np.where(n_hit > 0, hits.argmax(axis=1) + 1, 0)
+        prec = n_hit / k
+        rec = n_hit / n_pos
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1 = np.where(prec + rec > 0, 2 * prec * rec / (prec + rec), 0.0)
+        out[f"precision@{k}"] = prec
+        out[f"recall@{k}"] = rec
+        out[f"f1@{k}"] = f1
+        out[f"ndcg@{k}"] = dcg / idcg
+        out[f"map@{k}"] = (precision_at * hits).sum(axis=1) / ideal_n
+        out[f"hit_rate@{k}"] = (n_hit > 0).astype(np.float64)
+        out[f"mrr@{k}"] = np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0)
+    return out
+
+
+def coverage(top: np.ndarray, n_items: int) -> float:
+    """Share of the catalogue that appears in at least one list."""
+    return float(len(np.unique(np.asarray(top))) / n_items)
+
+
+def intra_list_diversity(top: np.ndarray, item_vectors: np.ndarray) -> float:
+    """Mean over lists of 1 - mean pairwise cosine of the listed items' vectors."""
+    vecs = np.asarray(item_vectors, dtype=np.float64)
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    vecs = vecs / np.maximum(norms, 1e-12)
+    k = top.shape[1]
+    if k < 2:
+        raise InputError("intra-list diversity needs lists of at least 2 items")
+    listed = vecs[np.asarray(top)]  # (n_users, k, dim)
+    sims = np.einsum("ukd,ujd->ukj", listed, listed)
+    off_diag = (sims.sum(axis=(1, 2)) - np.trace(sims, axis1=1, axis2=2)) / (k * (k - 1))
+    return float(np.mean(1.0 - off_diag))
+
+
+def novelty(top: np.ndarray, train_counts: np.ndarray) -> float:
+    """Mean self-information ``-log2(count / total)`` of recommended items (count at least 1)."""
+    counts = np.maximum(np.asarray(train_counts, dtype=np.float64), 1.0)
+    share = counts / np.asarray(train_counts, dtype=np.float64).sum()
+    return float(np.mean(-np.log2(share[np.asarray(top)])))
+
+
+def popularity_bias(top: np.ndarray, train_counts: np.ndarray) -> float:
+    """Mean train count of recommended items divided by the catalogue's mean train count."""
+    counts = np.asarray(train_counts, dtype=np.float64)
+    return float(counts[np.asarray(top)].mean() / counts.mean())

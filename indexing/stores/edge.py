@@ -1,0 +1,420 @@
+"""``EdgeStore``: the store contract over Qdrant Edge (``qdrant-edge-py``), embedded on disk.
+
+Layout: ``<path>/<collection>/`` is one Edge shard directory; beside Edge's own files it holds
+``mosaicrec_schema.json`` (the collection schema, checked on every open). Point ids are the
+uuid5 strings of :func:`~mosaicrec.indexing.stores.base.point_id`, which Edge accepts as they
+are; the catalogue id is also kept in the payload (``item_id``) and is what callers see.
+
+Edge has no background optimiser: upserts land in a plain segment searched by brute force, and
+``optimize()`` builds HNSW (call it after a bulk load). Payload indexes are created with the
+collection, before any ``optimize()``, so the graph gets filter-aware links; a filter on a field
+that has no index, or whose index was added after the graph was built, is searched with ACORN
+so its recall does not collapse (docs/qdrant-edge.md, sharp edge 1). HNSW build parameters are
+fixed when the collection is created; ``hnsw_ef`` applies per query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from mosaicrec.errors import RequestError, StoreError
+from mosaicrec.indexing.stores import _common as common
+from mosaicrec.indexing.stores.base import (
+    CollectionSchema,
+    Condition,
+    Filter,
+    Hit,
+    Point,
+    Record,
+    VectorStore,
+    point_id,
+)
+
+if TYPE_CHECKING:
+    from qdrant_edge import EdgeShard
+
+    from mosaicrec.indexing.stores import StoreConfig
+
+SCHEMA_FILE = "mosaicrec_schema.json"
+_EDGE_CONFIG = "edge_config.json"  # written by Edge when a shard exists in a directory
+_PAYLOAD_TYPES = {
+    "keyword": "Keyword",
+    "integer": "Integer",
+    "float": "Float",
+    "bool": "Bool",
+    "text": "Text",
+}
+
+
+class EdgeStore(VectorStore):
+    """One collection = one Qdrant Edge shard directory."""
+
+    def __init__(
+        self,
+        shard: EdgeShard,
+        config: StoreConfig,
+        schema: CollectionSchema,
+        directory: Path,
+        late_indexes: set[str],
+    ) -> None:
+        self._shard: EdgeShard | None = shard
+        self.config = config
+        self.schema = schema
+        self.directory = directory
+        # indexed fields whose index post-dates the HNSW graph: filtered with ACORN
+        self._late_indexes = late_indexes
+
+    # ---- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, config: StoreConfig, schema: CollectionSchema | None, *, create: bool = True
+    ) -> EdgeStore:
+        directory = Path(str(config.path)) / config.collection
+        if (directory / _EDGE_CONFIG).is_file():
+            return cls._open_existing(config, schema, directory)
+        if schema is None:
+            raise StoreError(
+                f"collection {config.where} does not exist (no Edge shard in {directory}); "
+                "creating it needs a schema"
+            )
+        if not create:
+            raise StoreError(f"collection {config.where} does not exist (no shard in {directory})")
+        return cls._create(config, schema, directory)
+
+    @classmethod
+    def _create(cls, config: StoreConfig, schema: CollectionSchema, directory: Path) -> EdgeStore:
+        import qdrant_edge as qe
+
+        optimizers = None
+        if config.indexing_threshold_kb is not None:
+            optimizers = qe.EdgeOptimizersConfig(indexing_threshold=config.indexing_threshold_kb)
+        edge_config = qe.EdgeConfig(
+            vectors={
+                name: qe.EdgeVectorParams(size=space.dim, distance=qe.Distance.Cosine)
+                for name, space in schema.vectors.items()
+            },
+            hnsw_config=qe.HnswIndexConfig(
+                m=config.hnsw_m,
+                ef_construct=config.hnsw_ef_construct,
+                full_scan_threshold=config.full_scan_threshold_kb,
+                payload_m=config.payload_m,
+            ),
+            optimizers=optimizers,
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        # schema first: a crash before the shard exists leaves a directory that reads as absent
+        _write_state(directory, schema, set())
+        with _edge_errors(f"create collection {config.where}"):
+            shard = qe.EdgeShard.create(str(directory), edge_config)
+        store = cls(shard, config, schema, directory, set())
+        store._ensure_indexes()
+        return store
+
+    @classmethod
+    def _open_existing(
+        cls, config: StoreConfig, schema: CollectionSchema | None, directory: Path
+    ) -> EdgeStore:
+        import qdrant_edge as qe
+
+        stored, late = _read_state(directory, config)
+        if schema is not None:
+            added = common.merge_schema(schema, stored, config.where)  # before touching the shard
+            if added:
+                stored = stored.model_copy(
+                    update={"payload_indexes": {**stored.payload_indexes, **schema.payload_indexes}}
+                )
+        with _edge_errors(f"open collection {config.where}"):
+            shard = qe.EdgeShard.load(str(directory))  # persisted build config is kept as is
+        store = cls(shard, config, stored, directory, late)
+        try:
+            store._ensure_indexes()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _ensure_indexes(self) -> None:
+        """Create every schema payload index the shard lacks (all of them on a new shard)."""
+        import qdrant_edge as qe
+
+        shard = self._handle()
+        info = shard.info()
+        missing = sorted(set(self.schema.payload_indexes) - set(info.payload_schema))
+        if not missing:
+            return
+        with _edge_errors(f"create payload indexes {missing}"):
+            for field in missing:
+                type_name = _PAYLOAD_TYPES[self.schema.payload_indexes[field]]
+                kind = getattr(qe.PayloadSchemaType, type_name)
+                shard.update(qe.UpdateOperation.create_field_index(field, kind))
+        if info.indexed_vectors_count > 0:
+            self._late_indexes |= set(missing)
+        _write_state(self.directory, self.schema, self._late_indexes)
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def upsert(self, points: Sequence[Point]) -> None:
+        import qdrant_edge as qe
+
+        prepared = common.prepare_points(points, self.schema)  # raises before any write
+        shard = self._handle()
+        step = self.config.upsert_batch
+        with _edge_errors("upsert"):
+            for start in range(0, len(prepared), step):
+                shard.update(qe.UpdateOperation.upsert_points([
+                    qe.Point(p.pid, p.vectors, p.payload) for p in prepared[start:start + step]
+                ]))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        import qdrant_edge as qe
+
+        if ids:
+            with _edge_errors("delete"):
+                self._handle().update(qe.UpdateOperation.delete_points([point_id(i) for i in ids]))
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def retrieve(
+        self, ids: Sequence[str], *, vectors: Sequence[str] | bool = False
+    ) -> list[Record]:
+        names = common.vector_names(vectors, self.schema)
+        if not ids:
+            return []
+        with _edge_errors("retrieve"):
+            found = self._handle().retrieve(
+                [point_id(i) for i in dict.fromkeys(ids)],
+                with_payload=True,
+                with_vector=names or False,
+            )
+        by_id = {r.id: r for r in (common.to_record(p.payload, p.vector) for p in found)}
+        return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+
+    def query(
+        self,
+        vector: np.ndarray,
+        *,
+        using: str,
+        limit: int,
+        filter: Filter | None = None,
+        exclude_ids: Sequence[str] = (),
+        exact: bool = False,
+        ef: int | None = None,
+    ) -> list[Hit]:
+        import qdrant_edge as qe
+
+        query = qe.Query.Nearest(common.query_vector(vector, using, self.schema), using=using)
+        return self._query(query, limit, filter, exclude_ids, exact=exact, ef=ef)
+
+    def recommend(
+        self,
+        positive: Sequence[np.ndarray],
+        negative: Sequence[np.ndarray] = (),
+        *,
+        using: str,
+        limit: int,
+        filter: Filter | None = None,
+        exclude_ids: Sequence[str] = (),
+        strategy: Literal["best_score", "sum_scores"] = "best_score",
+    ) -> list[Hit]:
+        import qdrant_edge as qe
+
+        if not positive:
+            raise RequestError("recommend needs at least one positive example")
+        kinds = {
+            "best_score": qe.Query.RecommendBestScore,
+            "sum_scores": qe.Query.RecommendSumScores,
+        }
+        if strategy not in kinds:
+            raise RequestError(f"unknown strategy {strategy!r}; use one of {sorted(kinds)}")
+        examples = qe.RecommendQuery(
+            positives=[common.query_vector(v, using, self.schema) for v in positive],
+            negatives=[common.query_vector(v, using, self.schema) for v in negative],
+        )
+        return self._query(kinds[strategy](examples, using=using), limit, filter, exclude_ids)
+
+    def mmr(
+        self,
+        vector: np.ndarray,
+        *,
+        using: str,
+        limit: int,
+        diversity: float = 0.5,
+        candidates_limit: int = 100,
+        filter: Filter | None = None,
+        exclude_ids: Sequence[str] = (),
+    ) -> list[Hit]:
+        import qdrant_edge as qe
+
+        common.check_mmr(diversity, candidates_limit, limit)
+        # Edge's lambda weighs relevance; Qdrant's public "diversity" is 1 - lambda
+        query = qe.Mmr(
+            vector=common.query_vector(vector, using, self.schema),
+            lambda_=1.0 - diversity,
+            candidates_limit=candidates_limit,
+            using=using,
+        )
+        return self._query(query, limit, filter, exclude_ids)
+
+    def _query(
+        self,
+        query: Any,
+        limit: int,
+        filter: Filter | None,
+        exclude_ids: Sequence[str],
+        *,
+        exact: bool = False,
+        ef: int | None = None,
+    ) -> list[Hit]:
+        import qdrant_edge as qe
+
+        common.check_limit(limit)
+        acorn = None
+        if not exact and common.filter_fields(filter) - self._filter_ready_fields():
+            acorn = qe.AcornSearchParams(enable=True)
+        params = qe.SearchParams(hnsw_ef=ef or self.config.hnsw_ef, exact=exact, acorn=acorn)
+        request = qe.QueryRequest(
+            query=query,
+            limit=limit,
+            filter=_filter(filter, exclude_ids),
+            params=params,
+            with_payload=True,
+            with_vector=False,
+        )
+        with _edge_errors("query"):
+            found = self._handle().query(request)
+        return [common.to_hit(p.payload, p.score) for p in found]
+
+    def _filter_ready_fields(self) -> set[str]:
+        return set(self.schema.payload_indexes) - self._late_indexes
+
+    def count(self, filter: Filter | None = None) -> int:
+        import qdrant_edge as qe
+
+        with _edge_errors("count"):
+            return self._handle().count(qe.CountRequest(exact=True, filter=_filter(filter, ())))
+
+    def iter_records(
+        self, *, vectors: Sequence[str] | bool = False, batch_size: int = 1000
+    ) -> Iterator[Record]:
+        import qdrant_edge as qe
+
+        names = common.vector_names(vectors, self.schema)
+        offset = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset, limit=batch_size, with_payload=True, with_vector=names or False
+            )
+            with _edge_errors("scroll"):
+                page, offset = self._handle().scroll(request)
+            for p in page:
+                yield common.to_record(p.payload, p.vector)
+            if offset is None:
+                return
+
+    # ---- maintenance ---------------------------------------------------------------------
+
+    def optimize(self) -> bool:
+        with _edge_errors("optimize"):
+            return bool(self._handle().optimize())
+
+    def info(self) -> dict[str, Any]:
+        with _edge_errors("info"):
+            info = self._handle().info()
+        return {
+            "backend": "edge",
+            "location": str(self.directory),
+            "collection": self.config.collection,
+            "points": info.points_count,
+            "indexed_vectors": info.indexed_vectors_count,
+            "segments": info.segments_count,
+            "payload_indexes": sorted(info.payload_schema),
+            "acorn_fields": sorted(self._late_indexes),
+            "schema": self.schema.model_dump(mode="json"),
+        }
+
+    def close(self) -> None:
+        if self._shard is not None:
+            shard, self._shard = self._shard, None
+            with _edge_errors("close"):
+                shard.flush()
+                shard.close()
+
+    def _handle(self) -> EdgeShard:
+        if self._shard is None:
+            raise StoreError(f"store for collection {self.config.where} is closed")
+        return self._shard
+
+
+# ---- module helpers ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _edge_errors(action: str) -> Iterator[None]:
+    """Edge raises bare ``Exception`` with a Rust message; turn it into a ``StoreError``."""
+    try:
+        yield
+    except (StoreError, RequestError):
+        raise
+    except Exception as exc:
+        text = str(exc)
+        if "WouldBlock" in text:
+            raise StoreError(
+                f"cannot {action}: it is already open in another store handle (Qdrant Edge "
+                "allows one open handle per directory; close the other one first)"
+            ) from exc
+        raise StoreError(f"cannot {action}: Qdrant Edge said: {text}") from exc
+
+
+def _write_state(directory: Path, schema: CollectionSchema, late: set[str]) -> None:
+    state = {common.SCHEMA_KEY: schema.model_dump(mode="json"), "acorn_fields": sorted(late)}
+    tmp = directory / (SCHEMA_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, directory / SCHEMA_FILE)  # atomic: never a half-written schema
+
+
+def _read_state(directory: Path, config: StoreConfig) -> tuple[CollectionSchema, set[str]]:
+    path = directory / SCHEMA_FILE
+    if not path.is_file():
+        raise StoreError(
+            f"collection {config.where} has an Edge shard but no {SCHEMA_FILE}: it was not "
+            "created by mosaicrec; use another collection name"
+        )
+    try:
+        state = json.loads(path.read_text())
+        schema = CollectionSchema.model_validate(state[common.SCHEMA_KEY])
+    except (ValueError, KeyError) as exc:
+        raise StoreError(f"unreadable schema file {path}: {exc}") from exc
+    return schema, set(state.get("acorn_fields", []))
+
+
+def _leaf(cond: Condition) -> Any:
+    import qdrant_edge as qe
+
+    if cond.match is not None:
+        return qe.FieldCondition(key=cond.field, match=qe.MatchValue(cond.match))
+    if cond.any is not None:
+        return qe.FieldCondition(key=cond.field, match=qe.MatchAny(cond.any))
+    rng = qe.RangeFloat(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)
+    return qe.FieldCondition(key=cond.field, range=rng)
+
+
+def _filter(flt: Filter | None, exclude_ids: Sequence[str]) -> Any:
+    import qdrant_edge as qe
+
+    return common.build_filter(
+        flt,
+        exclude_ids,
+        leaf=_leaf,
+        has_id=lambda pids: qe.HasIdCondition(set(pids)),
+        combine=lambda must, must_not, should: qe.Filter(
+            must=must or None, must_not=must_not or None, should=should or None
+        ),
+    )

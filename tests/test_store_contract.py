@@ -1,0 +1,517 @@
+"""One contract suite for every store backend, plus a congruence check between them.
+
+Each test runs against Qdrant Edge (a tmp directory), qdrant-client local mode in memory and
+qdrant-client local mode on disk. ``test_backends_agree_on_exact_search`` runs the same exact
+queries against all three and compares ids and scores.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mosaicrec.errors import ConfigError, InputError, RequestError, SchemaMismatchError, StoreError
+from mosaicrec.indexing.stores import (
+    CollectionSchema,
+    Condition,
+    Filter,
+    Point,
+    StoreConfig,
+    VectorSpace,
+    VectorStore,
+    open_store,
+)
+
+BACKENDS = ["edge", "qdrant-memory", "qdrant-path"]
+TEXT_DIM, IMAGE_DIM, N_CLUSTERS, PER_CLUSTER = 16, 8, 6, 10
+N = N_CLUSTERS * PER_CLUSTER
+GENRES = ["drama", "comedy", "horror"]
+SCHEMA = CollectionSchema(
+    vectors={
+        "text": VectorSpace(dim=TEXT_DIM, encoder="tiny-text"),
+        "image": VectorSpace(dim=IMAGE_DIM, encoder="tiny-image"),
+    },
+    payload_indexes={"genre": "keyword", "year": "integer"},  # "lang" deliberately unindexed
+)
+
+
+@functools.cache
+def _data() -> tuple[np.ndarray, np.ndarray, tuple[dict, ...]]:
+    """Tight clusters (so MMR has something to diversify); every third item has no image."""
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((N_CLUSTERS, TEXT_DIM))
+    text = np.repeat(centres, PER_CLUSTER, axis=0) + 0.15 * rng.standard_normal((N, TEXT_DIM))
+    image = rng.standard_normal((N, IMAGE_DIM))
+    payloads = tuple(
+        {
+            "genre": GENRES[i % 3],
+            "year": 1960 + i,
+            "lang": "fr" if i % 4 == 0 else "en",
+            "cluster": i // PER_CLUSTER,
+        }
+        for i in range(N)
+    )
+    return text.astype(np.float32), image.astype(np.float32), payloads
+
+
+def _has_image(i: int) -> bool:
+    return i % 3 != 0
+
+
+def _points(ids: range = range(N)) -> list[Point]:
+    text, image, payloads = _data()
+    return [
+        Point(
+            f"item-{i}",
+            {"text": text[i], **({"image": image[i]} if _has_image(i) else {})},
+            dict(payloads[i]),
+        )
+        for i in ids
+    ]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _config(backend: str, tmp_path: Path, **kw: object) -> StoreConfig:
+    if backend == "edge":
+        return StoreConfig(backend="edge", path=str(tmp_path / "edge"), **kw)
+    if backend == "qdrant-memory":
+        return StoreConfig(backend="qdrant", path=":memory:", **kw)
+    return StoreConfig(backend="qdrant", path=str(tmp_path / "qdrant"), **kw)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def config(backend: str, tmp_path: Path) -> StoreConfig:
+    return _config(backend, tmp_path)
+
+
+@pytest.fixture
+def store(config: StoreConfig) -> Iterator[VectorStore]:
+    s = open_store(config, SCHEMA)
+    s.upsert(_points())
+    yield s
+    s.close()
+
+
+def _on_disk(config: StoreConfig) -> None:
+    if config.path == ":memory:":
+        pytest.skip("an in-memory collection does not outlive its store")
+
+
+def _stored_vectors(s: VectorStore) -> dict[str, dict[str, np.ndarray]]:
+    return {r.id: r.vectors for r in s.iter_records(vectors=True)}
+
+
+# ---- schema and lifecycle -------------------------------------------------------------------
+
+
+def test_create_and_reopen_persists_points_and_schema(config: StoreConfig) -> None:
+    _on_disk(config)
+    with open_store(config, SCHEMA) as s:
+        s.upsert(_points())
+        before = _stored_vectors(s)
+    with open_store(config) as s:  # no schema: read the recorded one
+        assert s.schema == SCHEMA
+        assert s.count() == N
+        after = _stored_vectors(s)
+    assert before.keys() == after.keys()
+    for item, vecs in before.items():
+        assert vecs.keys() == after[item].keys()
+        for name in vecs:
+            np.testing.assert_allclose(vecs[name], after[item][name], atol=1e-6)
+
+
+def _changed(kind: str) -> CollectionSchema:
+    vectors = dict(SCHEMA.vectors)
+    if kind == "encoder":
+        vectors["text"] = VectorSpace(dim=TEXT_DIM, encoder="minilm")
+    elif kind == "dim":
+        vectors["text"] = VectorSpace(dim=TEXT_DIM * 2, encoder="tiny-text")
+    else:
+        del vectors["image"]
+    return SCHEMA.model_copy(update={"vectors": vectors})
+
+
+@pytest.mark.parametrize("kind", ["encoder", "dim", "missing"])
+def test_schema_mismatch_is_refused_on_open(config: StoreConfig, kind: str) -> None:
+    _on_disk(config)
+    open_store(config, SCHEMA).close()
+    with pytest.raises(SchemaMismatchError) as err:
+        open_store(config, _changed(kind))
+    msg = str(err.value)
+    if kind == "missing":
+        assert "image" in msg and "tiny-image" in msg and "no such vector" in msg
+    else:
+        assert "text" in msg and "tiny-text" in msg
+        assert ("minilm" in msg) if kind == "encoder" else (f"dim {TEXT_DIM * 2}" in msg)
+    with open_store(config, SCHEMA) as s:  # the refusal left the collection usable
+        assert s.schema == SCHEMA
+
+
+def test_payload_index_type_clash_is_refused(config: StoreConfig) -> None:
+    _on_disk(config)
+    open_store(config, SCHEMA).close()
+    clash = SCHEMA.model_copy(update={"payload_indexes": {"genre": "integer"}})
+    with pytest.raises(SchemaMismatchError, match="genre"):
+        open_store(config, clash)
+
+
+def test_missing_collection(config: StoreConfig) -> None:
+    with pytest.raises(StoreError, match="'items'.*does not exist"):
+        open_store(config, SCHEMA, create=False)
+    with pytest.raises(StoreError, match="needs a schema"):
+        open_store(config)
+
+
+def test_closed_store_raises_store_error(config: StoreConfig) -> None:
+    s = open_store(config, SCHEMA)
+    s.close()
+    s.close()  # closing twice is harmless
+    with pytest.raises(StoreError, match="closed"):
+        s.count()
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+
+def test_upsert_is_idempotent(store: VectorStore) -> None:
+    before = _stored_vectors(store)
+    store.upsert(_points())
+    assert store.count() == N
+    after = _stored_vectors(store)
+    for item, vecs in before.items():
+        for name in vecs:
+            np.testing.assert_allclose(vecs[name], after[item][name], atol=1e-6)
+
+
+def test_upsert_replaces_payload_and_vectors(store: VectorStore) -> None:
+    new = np.ones(TEXT_DIM, dtype=np.float32)
+    store.upsert([Point("item-1", {"text": new}, {"genre": "scifi"})])
+    (rec,) = store.retrieve(["item-1"], vectors=True)
+    assert rec.payload == {"genre": "scifi"}
+    assert set(rec.vectors) == {"text"}  # a point is replaced whole, like Qdrant's upsert
+    np.testing.assert_allclose(rec.vectors["text"], _unit(new), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        ({"text": np.ones(TEXT_DIM + 1)}, "shape"),
+        ({"audio": np.ones(4)}, "unknown vector 'audio'"),
+        ({"text": np.full(TEXT_DIM, np.nan)}, "NaN"),
+        ({"text": np.zeros(TEXT_DIM)}, "zeros"),
+        ({}, "no vectors"),
+    ],
+)
+def test_bad_point_rejects_whole_batch(store: VectorStore, bad: dict, reason: str) -> None:
+    before = _stored_vectors(store)
+    fresh = Point("new-ok", {"text": np.ones(TEXT_DIM)})
+    changed = Point("item-2", {"text": -np.ones(TEXT_DIM)})
+    with pytest.raises(InputError, match=reason) as err:
+        store.upsert([fresh, changed, Point("broken-7", bad)])
+    assert err.value.item == "broken-7" and "broken-7" in str(err.value)
+    assert store.count() == N
+    assert store.retrieve(["new-ok"]) == []
+    np.testing.assert_allclose(
+        store.retrieve(["item-2"], vectors=["text"])[0].vectors["text"],
+        before["item-2"]["text"],
+        atol=1e-6,
+    )
+
+
+def test_reserved_id_field_in_payload_is_refused(store: VectorStore) -> None:
+    with pytest.raises(InputError, match="item_id"):
+        store.upsert([Point("x", {"text": np.ones(TEXT_DIM)}, {"item_id": "y"})])
+
+
+def test_delete(store: VectorStore) -> None:
+    store.delete(["item-0", "item-1", "no-such-item"])
+    assert store.count() == N - 2
+    assert store.retrieve(["item-0", "item-1", "item-2"]) != []
+    assert [r.id for r in store.retrieve(["item-0", "item-1", "item-2"])] == ["item-2"]
+    hits = store.query(_data()[0][0], using="text", limit=N, exact=True)
+    assert {"item-0", "item-1"}.isdisjoint(h.id for h in hits)
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+def test_retrieve_keeps_order_and_skips_unknown(store: VectorStore) -> None:
+    recs = store.retrieve(["item-5", "nope", "item-3", "item-4"], vectors=True)
+    assert [r.id for r in recs] == ["item-5", "item-3", "item-4"]
+    text, image, payloads = _data()
+    assert recs[0].payload == payloads[5]
+    np.testing.assert_allclose(recs[0].vectors["text"], _unit(text[5]), atol=1e-6)
+    np.testing.assert_allclose(recs[0].vectors["image"], _unit(image[5]), atol=1e-6)
+    assert set(recs[1].vectors) == {"text"}  # item-3 has no image
+    assert store.retrieve(["item-5"])[0].vectors == {}
+
+
+def test_points_without_an_image_are_searchable_by_text_only(store: VectorStore) -> None:
+    text, image, _ = _data()
+    by_text = store.query(text[3], using="text", limit=1, exact=True)
+    assert by_text[0].id == "item-3"
+    by_image = store.query(image[4], using="image", limit=N, exact=True)
+    assert by_image[0].id == "item-4"
+    assert {h.id for h in by_image} == {f"item-{i}" for i in range(N) if _has_image(i)}
+
+
+def test_query_scores_are_cosine_best_first(store: VectorStore) -> None:
+    text = _data()[0]
+    q = text[10] + 0.3
+    hits = store.query(q, using="text", limit=10, exact=True)
+    want = _unit(text) @ _unit(q)
+    order = np.argsort(-want)[:10]
+    assert [h.id for h in hits] == [f"item-{i}" for i in order]
+    np.testing.assert_allclose([h.score for h in hits], want[order], atol=1e-5)
+
+
+FILTERS: dict[str, tuple[Filter, Callable[[dict], bool]]] = {
+    "keyword": (Filter(must=[Condition(field="genre", match="drama")]),
+                lambda p: p["genre"] == "drama"),
+    "int": (Filter(must=[Condition(field="year", match=1970)]), lambda p: p["year"] == 1970),
+    "any": (Filter(must=[Condition(field="genre", any=["comedy", "horror"])]),
+            lambda p: p["genre"] in ("comedy", "horror")),
+    "range": (Filter(must=[Condition(field="year", gte=1970, lt=1990)]),
+              lambda p: 1970 <= p["year"] < 1990),
+    "must_not": (Filter(must_not=[Condition(field="genre", match="drama")]),
+                 lambda p: p["genre"] != "drama"),
+    "should": (Filter(should=[Condition(field="year", lt=1965), Condition(field="year", gt=2015)]),
+               lambda p: p["year"] < 1965 or p["year"] > 2015),
+    "combined": (Filter(must=[Condition(field="year", gte=1965)],
+                        must_not=[Condition(field="genre", match="horror")],
+                        should=[Condition(field="genre", match="drama"),
+                                Condition(field="year", gte=2000)]),
+                 lambda p: p["year"] >= 1965 and p["genre"] != "horror"
+                 and (p["genre"] == "drama" or p["year"] >= 2000)),
+    "unindexed": (Filter(must=[Condition(field="lang", match="fr")]), lambda p: p["lang"] == "fr"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILTERS))
+def test_filters_match_a_python_predicate(store: VectorStore, name: str) -> None:
+    flt, predicate = FILTERS[name]
+    text, _, payloads = _data()
+    want = {f"item-{i}" for i, p in enumerate(payloads) if predicate(p)}
+    assert want and len(want) < N  # the case really filters
+    assert store.count(flt) == len(want)
+    hits = store.query(text[0], using="text", limit=N, filter=flt, exact=True)
+    assert {h.id for h in hits} == want
+    approx = store.query(text[0], using="text", limit=5, filter=flt)  # index path, tiny data
+    assert {h.id for h in approx} <= want and len(approx) == min(5, len(want))
+
+
+def test_malformed_condition_is_a_request_error(store: VectorStore) -> None:
+    with pytest.raises(RequestError, match="exactly one"):
+        store.count(Filter(must=[Condition(field="year", match=1970, gte=1960)]))
+
+
+def test_exclude_ids(store: VectorStore) -> None:
+    text = _data()[0]
+    top = [h.id for h in store.query(text[0], using="text", limit=3, exact=True)]
+    hits = store.query(text[0], using="text", limit=3, exact=True, exclude_ids=top[:2])
+    assert hits[0].id == top[2] and not set(top[:2]) & {h.id for h in hits}
+
+
+def test_bad_queries_are_request_errors(store: VectorStore) -> None:
+    with pytest.raises(RequestError, match="unknown vector 'audio'"):
+        store.query(np.ones(4), using="audio", limit=3)
+    with pytest.raises(RequestError, match="shape"):
+        store.query(np.ones(3), using="text", limit=3)
+    with pytest.raises(RequestError, match="limit"):
+        store.query(np.ones(TEXT_DIM), using="text", limit=0)
+    with pytest.raises(RequestError, match="positive"):
+        store.recommend([], using="text", limit=3)
+
+
+def test_recommend_sum_scores_matches_numpy(store: VectorStore) -> None:
+    text = _data()[0]
+    pos, neg = [text[0], text[25]], [text[50]]
+    hits = store.recommend(pos, neg, using="text", limit=10, strategy="sum_scores")
+    sims = _unit(text) @ _unit(np.stack(pos + neg)).T
+    want = sims[:, 0] + sims[:, 1] - sims[:, 2]
+    order = np.argsort(-want)[:10]
+    assert [h.id for h in hits] == [f"item-{i}" for i in order]
+    np.testing.assert_allclose([h.score for h in hits], want[order], atol=1e-5)
+
+
+def test_recommend_best_score_prefers_positives_and_avoids_negatives(store: VectorStore) -> None:
+    text = _data()[0]
+    hits = store.recommend([text[0]], [text[PER_CLUSTER]], using="text", limit=N)
+    assert hits[0].id == "item-0"
+    ranks = {h.id: r for r, h in enumerate(hits)}
+    first_cluster = [ranks[f"item-{i}"] for i in range(PER_CLUSTER)]
+    negative_cluster = [ranks[f"item-{i}"] for i in range(PER_CLUSTER, 2 * PER_CLUSTER)]
+    assert max(first_cluster) < min(negative_cluster)
+    assert max(negative_cluster) >= N - PER_CLUSTER  # the negative's cluster sinks to the bottom
+
+
+def test_mmr_diversifies_a_clustered_set(store: VectorStore) -> None:
+    text = _data()[0]
+    plain = store.query(text[0], using="text", limit=5, exact=True)
+    diverse = store.mmr(text[0], using="text", limit=5, diversity=0.9, candidates_limit=N)
+    assert len({h.id for h in diverse}) == 5 and diverse[0].id == "item-0"
+    assert [h.id for h in diverse] != [h.id for h in plain]
+    clusters = [{h.payload["cluster"] for h in hs} for hs in (plain, diverse)]
+    assert len(clusters[0]) == 1 and len(clusters[1]) > 1
+    relevant = store.mmr(text[0], using="text", limit=5, diversity=0.0, candidates_limit=N)
+    assert [h.id for h in relevant] == [h.id for h in plain]
+
+
+def test_iter_records_pages_through_everything(store: VectorStore) -> None:
+    recs = list(store.iter_records(vectors=["image"], batch_size=7))
+    assert sorted(r.id for r in recs) == sorted(f"item-{i}" for i in range(N))
+    assert sum("image" in r.vectors for r in recs) == sum(_has_image(i) for i in range(N))
+    assert all(set(r.vectors) <= {"image"} for r in recs)
+
+
+def test_info_reports_counts_and_schema(store: VectorStore) -> None:
+    info = store.info()
+    assert info["points"] == N
+    assert CollectionSchema.model_validate(info["schema"]) == SCHEMA
+
+
+# ---- congruence -----------------------------------------------------------------------------
+
+
+def _ranked(hits: list) -> list[tuple[float, str]]:
+    # rounding then sorting by (-score, id) makes ties order-independent
+    return sorted((-round(h.score, 5), h.id) for h in hits)
+
+
+def test_backends_agree_on_exact_search(tmp_path: Path) -> None:
+    text, image, _ = _data()
+    stores = [open_store(_config(b, tmp_path), SCHEMA) for b in BACKENDS]
+    try:
+        for s in stores:
+            s.upsert(_points())
+        rng = np.random.default_rng(3)
+        calls = []
+        for k in range(5):
+            q = text[k * 11] + 0.5 * rng.standard_normal(TEXT_DIM).astype(np.float32)
+            calls.append(lambda s, q=q: s.query(q, using="text", limit=12, exact=True))
+            calls.append(
+                lambda s, q=q: s.query(q, using="text", limit=12, exact=True,
+                                       filter=FILTERS["combined"][0], exclude_ids=["item-12"])
+            )
+        calls.append(lambda s: s.query(image[1], using="image", limit=N, exact=True))
+        calls.append(lambda s: s.recommend([text[0], text[30]], [text[45]], using="text",
+                                           limit=15, strategy="sum_scores"))
+        calls.append(lambda s: s.recommend([text[0]], [text[30]], using="text", limit=15))
+        calls.append(lambda s: s.mmr(text[0], using="text", limit=8, diversity=0.6,
+                                     candidates_limit=N))
+        for call in calls:
+            results = [call(s) for s in stores]
+            ref = results[0]
+            for other in results[1:]:
+                assert [h.id for h in other] == [h.id for h in ref] or (
+                    [i for _, i in _ranked(other)] == [i for _, i in _ranked(ref)]
+                )
+                np.testing.assert_allclose(
+                    [h.score for h in other], [h.score for h in ref], atol=1e-5
+                )
+                assert [h.payload for h in other] == [h.payload for h in ref] or (
+                    sorted(map(str, (h.payload for h in other)))
+                    == sorted(map(str, (h.payload for h in ref)))
+                )
+    finally:
+        for s in stores:
+            s.close()
+
+
+# ---- Edge specifics -------------------------------------------------------------------------
+
+
+def test_edge_reopen_after_close_and_second_handle_refused(tmp_path: Path) -> None:
+    config = _config("edge", tmp_path)
+    s = open_store(config, SCHEMA)
+    s.upsert(_points(range(10)))
+    with pytest.raises(StoreError, match="already open") as err:
+        open_store(config, SCHEMA)
+    assert "WouldBlock" not in str(err.value)
+    s.close()
+    with open_store(config, SCHEMA) as again:
+        assert again.count() == 10
+    assert (tmp_path / "edge" / "items" / "mosaicrec_schema.json").is_file()
+
+
+def test_qdrant_local_path_second_handle_refused(tmp_path: Path) -> None:
+    config = _config("qdrant-path", tmp_path)
+    with open_store(config, SCHEMA), pytest.raises(StoreError, match="already accessed"):
+        open_store(config, SCHEMA)
+
+
+def test_edge_optimize_builds_hnsw_and_filters_stay_correct(tmp_path: Path) -> None:
+    # a threshold of 1 KB makes Edge build a real HNSW graph for this small set
+    config = _config("edge", tmp_path, indexing_threshold_kb=1, full_scan_threshold_kb=1)
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((1500, TEXT_DIM)).astype(np.float32)
+    with open_store(config, SCHEMA) as s:
+        s.upsert([
+            Point(f"p{i}", {"text": v}, {"genre": GENRES[i % 3], "lang": "fr" if i % 5 else "en"})
+            for i, v in enumerate(vecs)
+        ])
+        assert s.optimize() is True
+        assert s.info()["indexed_vectors"] >= 1500
+        for flt in (FILTERS["keyword"][0], FILTERS["unindexed"][0], None):
+            for q in vecs[:20]:
+                exact = s.query(q, using="text", limit=10, filter=flt, exact=True)
+                approx = s.query(q, using="text", limit=10, filter=flt, ef=64)
+                assert len({h.id for h in exact} & {h.id for h in approx}) >= 8
+
+
+def test_edge_payload_index_added_after_build_uses_acorn(tmp_path: Path) -> None:
+    config = _config("edge", tmp_path, indexing_threshold_kb=1)
+    with open_store(config, SCHEMA) as s:
+        s.upsert(_points())
+        s.optimize()
+    wider = SCHEMA.model_copy(update={"payload_indexes": {**SCHEMA.payload_indexes,
+                                                          "lang": "keyword"}})
+    with open_store(config, wider) as s:
+        assert s.schema.payload_indexes["lang"] == "keyword"
+        info = s.info()
+        assert "lang" in info["payload_indexes"] and info["acorn_fields"] == ["lang"]
+        flt, predicate = FILTERS["unindexed"]
+        want = {f"item-{i}" for i, p in enumerate(_data()[2]) if predicate(p)}
+        assert {h.id for h in s.query(_data()[0][0], using="text", limit=N, filter=flt)} == want
+    with open_store(config) as s:
+        assert s.info()["acorn_fields"] == ["lang"]
+
+
+# ---- config ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"backend": "qdrant", "url": "http://localhost:6333", "path": "x"}, "not both"),
+        ({"backend": "qdrant"}, "needs url"),
+        ({"backend": "qdrant", "path": ":memory:", "api_key": "k"}, "only used with url"),
+        ({"backend": "edge", "url": "http://localhost:6333"}, "give path"),
+        ({"backend": "edge", "path": ":memory:"}, "directory on disk"),
+        ({"backend": "edge", "path": "x", "hnsw_m": 0}, "hnsw_m"),
+        ({"backend": "edge", "path": "x", "nonsense": 1}, "nonsense"),
+    ],
+)
+def test_store_config_conflicts_are_config_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        StoreConfig(**kwargs)
+
+
+def test_store_config_never_shows_the_api_key() -> None:
+    cfg = StoreConfig(backend="qdrant", url="https://example.invalid", api_key="s3cret")
+    assert "s3cret" not in repr(cfg)
+    with pytest.raises(ConfigError) as err:
+        StoreConfig(backend="qdrant", url="https://x.invalid", path="p", api_key="s3cret")
+    assert "s3cret" not in str(err.value)
