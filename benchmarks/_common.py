@@ -31,7 +31,10 @@ def git_commit() -> str | None:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO, capture_output=True, text=True, check=True,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -44,6 +47,8 @@ def machine_info() -> dict[str, Any]:
 
     info: dict[str, Any] = {
         "platform": platform.platform(),
+        # Shared machines: a load average above cpu_count means the figures are pessimistic.
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
@@ -56,6 +61,8 @@ def machine_info() -> dict[str, Any]:
 
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
+        # AVX2 / AVX512 / AMX: decides whether bfloat16 matmuls are native or emulated.
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
         if torch.cuda.is_available():
             info["cuda_device"] = torch.cuda.get_device_name(0)
     except ImportError:
@@ -122,7 +129,10 @@ def write_result(name: str, settings: dict[str, Any], figures: dict[str, Any]) -
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=False, default=str) + "\n")
     print(f"== benchmark {name} ({result['timestamp']}, commit {result['git_commit']})")
-    print("\n".join(_summary({"machine": result["machine"], "settings": settings,
-                              "figures": figures})))
+    print(
+        "\n".join(
+            _summary({"machine": result["machine"], "settings": settings, "figures": figures})
+        )
+    )
     print(f"-> {path}")
     return path

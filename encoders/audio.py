@@ -34,8 +34,11 @@ class _ClapTower(TorchEncoder):
     ) -> None:
         spec = spec.model_copy(update={"tower": self.tower})
         super().__init__(
-            name=spec.display_name, dim=model.config.projection_dim, device=spec.device,
-            batch_size=spec.batch_size, precision=spec.precision,
+            name=spec.display_name,
+            dim=model.config.projection_dim,
+            device=spec.device,
+            batch_size=spec.batch_size,
+            precision=spec.precision,
         )
         self.spec = spec
         self.model = model.to(self.device).eval()
@@ -64,13 +67,19 @@ class ClapAudioEncoder(_ClapTower):
 
         fe = self.feature_extractor
         wave = load_audio(
-            item, key, target_sr=fe.sampling_rate, max_seconds=self.window_seconds,
+            item,
+            key,
+            target_sr=fe.sampling_rate,
+            max_seconds=self.window_seconds,
             long=self.spec.audio_long,
         )
         windows = [wave] if self.spec.audio_long == "crop" else wave
         features = fe(
-            windows, sampling_rate=fe.sampling_rate, max_length=fe.nb_max_samples,
-            truncation="fusion" if self.fusion else "rand_trunc", padding="repeatpad",
+            windows,
+            sampling_rate=fe.sampling_rate,
+            max_length=fe.nb_max_samples,
+            truncation="fusion" if self.fusion else "rand_trunc",
+            padding="repeatpad",
             return_tensors="np",
         )["input_features"]
         return torch.from_numpy(features)  # (windows, channels, frames, mel bins)
@@ -117,7 +126,10 @@ class ClapTextEncoder(_ClapTower):
 
     def _forward(self, prepared: list[str]) -> Any:
         batch = self.tokenizer(
-            prepared, padding=True, truncation=True, max_length=self.max_length,
+            prepared,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
             return_tensors="pt",
         ).to(self.device)
         out = self.model.get_text_features(
@@ -172,9 +184,15 @@ def feature_extractor_for(audio_config: Any, max_seconds: float) -> Any:
     hop = max(480, math.ceil(samples / (frames - 1)))
     fft = max(1024, 2 ** math.ceil(math.log2(hop)))
     fe = ClapFeatureExtractor(
-        feature_size=mel_bins, sampling_rate=sr, hop_length=hop, fft_window_size=fft,
-        max_length_s=max_seconds, frequency_min=50, frequency_max=14_000,
-        truncation="rand_trunc", padding="repeatpad",
+        feature_size=mel_bins,
+        sampling_rate=sr,
+        hop_length=hop,
+        fft_window_size=fft,
+        max_length_s=max_seconds,
+        frequency_min=50,
+        frequency_max=14_000,
+        truncation="rand_trunc",
+        padding="repeatpad",
     )
     fe.nb_max_samples = samples  # it stores max_length_s * sr, a float for fractional seconds
     return fe
@@ -186,5 +204,6 @@ def _pretrained_clap(spec: EncoderSpec) -> tuple[Any, Any, Any]:
     opts = {"what": "CLAP", "allow_download": spec.allow_download, "cache_dir": spec.cache_dir}
     model = load_pretrained(ClapModel.from_pretrained, spec.model, **opts)
     fe = load_pretrained(ClapFeatureExtractor.from_pretrained, spec.model, **opts)
+    fe.nb_max_samples = int(round(fe.nb_max_samples))  # max_length_s * sr: may be a float
     tokenizer = load_pretrained(AutoTokenizer.from_pretrained, spec.model, **opts)
     return model, fe, tokenizer

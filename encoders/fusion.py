@@ -74,7 +74,8 @@ class Fuser:
         A modality absent from ``blocks`` is missing for every item; rows whose mask is False
         are ignored. Raises ``InputError`` naming the first item with no modality at all.
         """
-        n = next(len(v) for v in blocks.values()) if blocks else 0
+        # With no blocks at all, ``keys`` still says how many items there are (all empty).
+        n = next(len(v) for v in blocks.values()) if blocks else len(keys or [])
         mask = np.zeros((n, len(self.modalities)), dtype=bool)
         for j, m in enumerate(self.modalities):
             if m in blocks:

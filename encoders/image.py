@@ -31,8 +31,11 @@ class _ClipTower(TorchEncoder):
     def __init__(self, model: Any, preprocess: Any, tokenizer: Any, *, spec: EncoderSpec):
         spec = spec.model_copy(update={"tower": self.tower})
         super().__init__(
-            name=spec.display_name, dim=_embed_dim(model), device=spec.device,
-            batch_size=spec.batch_size, precision=spec.precision,
+            name=spec.display_name,
+            dim=_embed_dim(model),
+            device=spec.device,
+            batch_size=spec.batch_size,
+            precision=spec.precision,
         )
         self.spec = spec
         self.model = model.to(self.device).eval()
@@ -97,9 +100,8 @@ def create_clip_encoder(spec: EncoderSpec) -> ClipImageEncoder | ClipTextEncoder
     """Build the image or text tower (``spec.tower``) of an open_clip model."""
     if spec.tower not in ("image", "text"):
         raise ConfigError(f"open_clip has image and text towers, not {spec.tower!r}")
-    model, preprocess, tokenizer = (_random_clip if spec.weights == "random" else _pretrained_clip)(
-        spec
-    )
+    load = _random_clip if spec.weights == "random" else _pretrained_clip
+    model, preprocess, tokenizer = load(spec)
     image = ClipImageEncoder(model, preprocess, tokenizer, spec=spec)
     return image if spec.tower == "image" else image.text_tower()
 
@@ -166,8 +168,9 @@ def _pretrained_clip(spec: EncoderSpec) -> tuple[Any, Any, Any]:
                 kwargs.update(_tag_options(tag_cfg))
             elif not spec.allow_download:
                 raise missing_weights(
-                    what, f"{spec.model} / {spec.pretrained}", " (not in the cache; downloads "
-                    "are disabled)"
+                    what,
+                    f"{spec.model} / {spec.pretrained}",
+                    " (not in the cache; downloads are disabled)",
                 )
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(

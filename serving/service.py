@@ -113,4 +113,4 @@ class MosaicService:
         if not 1 <= limit <= MAX_LIMIT:
             raise RequestError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
         request = SearchRequest(text=text, item_id=item, space=space, limit=limit, filter=filter)
-        return Searcher(self.store, self.encoders).search(request)
+        return Searcher.from_encoder_set(self.store, self.encoders).search(request)
