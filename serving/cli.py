@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", type=Path, help="folder with u.item, tmdb_items.csv, posters/")
     p.add_argument("--out", type=Path, default=Path("movielens-catalogue.csv"))
 
+    p = sub.add_parser("download", help="download a public data set (needs internet)")
+    p.add_argument("dataset", choices=["movielens-100k"])
+    p.add_argument("--out", type=Path, default=Path("datasets"))
+
     try:
         from mosaicrec.evaluation.cli import add_parser as add_evaluate
     except ImportError:  # evaluation extra not installed

@@ -11,7 +11,15 @@ from typing import Any
 from mosaicrec.errors import RequestError
 from mosaicrec.indexing.stores import Condition, Filter
 
-__all__ = ["parse_filters", "cmd_index", "cmd_search", "cmd_info", "cmd_delete", "cmd_movielens"]
+__all__ = [
+    "parse_filters",
+    "cmd_index",
+    "cmd_search",
+    "cmd_info",
+    "cmd_delete",
+    "cmd_movielens",
+    "cmd_download",
+]
 
 _FILTER = re.compile(r"^(?P<field>[\w.-]+)\s*(?P<op>>=|<=|>|<|=)\s*(?P<value>.+)$")
 _RANGE = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}
@@ -150,5 +158,16 @@ def cmd_movielens(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"wrote {count} movies to {path} (mapping beside it); index it with:\n"
         f"  mosaicrec index {path} --profile offline --collection movies"
+    )
+    return 0
+
+
+def cmd_download(args: argparse.Namespace, settings: Settings) -> int:
+    from mosaicrec.indexing.datasets import download_dataset
+
+    folder = download_dataset(args.dataset, args.out)
+    print(
+        f"downloaded {args.dataset} to {folder}; make a catalogue with:\n"
+        f"  mosaicrec movielens {folder} --out movies.csv"
     )
     return 0

@@ -92,3 +92,44 @@ def test_index_catalogue_with_urls(server: str, tmp_path: Path) -> None:
     assert "404" in report.reasons[0].reason and report.reasons[0].id == "u2"
     (rec,) = store.retrieve(["u1"], vectors=True)
     assert {"text", "image", "audio", "fused"} <= set(rec.vectors)
+
+
+def test_download_dataset_from_a_loopback_publisher(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from mosaicrec.errors import CatalogueError
+    from mosaicrec.indexing.datasets import download_dataset
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("ml-100k/u.item", "1|Toy Story (1995)|01-Jan-1995||x" + "|0" * 19 + "\n")
+        zf.writestr("ml-100k/u.data", "1\t1\t5\t881250949\n")
+        zf.writestr("../evil.txt", "nope")
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "ml.zip").write_bytes(buf.getvalue())
+    (tmp_path / "www" / "bad.zip").write_bytes(b"not a zip")
+
+    handler = type(
+        "H",
+        (http.server.SimpleHTTPRequestHandler,),
+        {
+            "log_message": lambda *a: None,
+        },
+    )
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(tmp_path / "www"))
+    )
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        folder = download_dataset("movielens-100k", tmp_path / "out", url=f"{base}/ml.zip")
+        assert (folder / "u.item").read_text().startswith("1|Toy Story")
+        assert not (tmp_path / "evil.txt").exists()
+        with pytest.raises(CatalogueError, match="zip"):
+            download_dataset("movielens-100k", tmp_path / "o2", url=f"{base}/bad.zip")
+        with pytest.raises(CatalogueError, match="unknown data set"):
+            download_dataset("imagenet", tmp_path)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
