@@ -12,9 +12,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from mosaicrec.errors import ConfigError, MissingDependencyError
+from mosaicrec.evaluation._config import StrictConfig
 from mosaicrec.evaluation.history import History
 
 __all__ = [
@@ -44,7 +45,7 @@ class Recommender(Protocol):
     def score(self, users: np.ndarray) -> np.ndarray: ...
 
 
-class _Config(BaseModel):
+class _Config(StrictConfig):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -202,11 +203,11 @@ class ALS(_FactorModel):
     def fit(self, history: History) -> ALS:
         cfg = self.config
         als = _implicit("implicit.cpu.als")
-        model = als.AlternatingLeastSquares(
-            factors=cfg.factors, regularization=cfg.regularization, alpha=cfg.alpha,
-            iterations=cfg.iterations, random_state=cfg.seed, num_threads=cfg.num_threads,
-        )
         with _blas_single_thread():
+            model = als.AlternatingLeastSquares(
+                factors=cfg.factors, regularization=cfg.regularization, alpha=cfg.alpha,
+                iterations=cfg.iterations, random_state=cfg.seed, num_threads=cfg.num_threads,
+            )
             model.fit(sp.csr_matrix(history.positives), show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float64)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float64)
@@ -233,12 +234,12 @@ class BPR(_FactorModel):
     def fit(self, history: History) -> BPR:
         cfg = self.config
         bpr = _implicit("implicit.cpu.bpr")
-        model = bpr.BayesianPersonalizedRanking(
-            factors=cfg.factors, learning_rate=cfg.learning_rate,
-            regularization=cfg.regularization, iterations=cfg.iterations,
-            random_state=cfg.seed, num_threads=cfg.num_threads,
-        )
         with _blas_single_thread():
+            model = bpr.BayesianPersonalizedRanking(
+                factors=cfg.factors, learning_rate=cfg.learning_rate,
+                regularization=cfg.regularization, iterations=cfg.iterations,
+                random_state=cfg.seed, num_threads=cfg.num_threads,
+            )
             model.fit(sp.csr_matrix(history.positives), show_progress=False)
         # implicit's BPR keeps a bias as the last factor: dot products include it.
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float64)

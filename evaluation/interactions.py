@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from mosaicrec.errors import CatalogueError, ConfigError
+from mosaicrec.evaluation._config import StrictConfig
 
 __all__ = ["InteractionConfig", "load_interactions", "mark_positives", "COLUMNS"]
 
@@ -31,10 +32,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-class InteractionConfig(BaseModel):
+class InteractionConfig(StrictConfig):
     """How a log's rows become positives (and negatives, for models that use them)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     positive_threshold: float = Field(default=4.0, description="rating >= this is a positive")
     positive_types: list[str] | None = Field(
@@ -84,7 +83,8 @@ def load_interactions(path: str | Path, config: InteractionConfig | None = None)
     })
     ts = raw[found["timestamp"]]
     if not pd.api.types.is_numeric_dtype(ts):
-        ts = pd.to_datetime(ts, utc=True).astype("int64") // 1_000_000_000
+        parsed = pd.to_datetime(ts, utc=True)
+        ts = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     frame["timestamp"] = ts.to_numpy()
     frame["rating"] = (raw[found["rating"]].astype(float).to_numpy() if found["rating"]
                        else np.full(len(raw), np.nan))

@@ -48,8 +48,20 @@ def top_k(
     if exclude is not None:
         permuted = np.where(np.asarray(exclude, bool)[:, order], -np.inf, permuted)
     permuted = np.where(np.isnan(permuted), -np.inf, permuted)
+    if k < n_items:
+        # Keep exactly k columns per row: all strictly above the k-th best value, then the
+        # earliest (in permutation order) of those tied with it. Cheaper than a full sort.
+        kth = np.partition(permuted, n_items - k, axis=1)[:, n_items - k, None]
+        better = permuted > kth
+        tied = permuted == kth
+        need = k - better.sum(axis=1, keepdims=True)
+        keep = better | (tied & (np.cumsum(tied, axis=1) <= need))
+        cols = np.nonzero(keep)[1].reshape(len(permuted), k)  # ascending positions per row
+    else:
+        cols = np.broadcast_to(np.arange(n_items), permuted.shape)
     # A stable sort keeps equal scores in permutation order: the tie-break is the permutation.
-    best = np.argsort(-permuted, axis=1, kind="stable")[:, :k]
+    vals = np.take_along_axis(permuted, cols, axis=1)
+    best = np.take_along_axis(cols, np.argsort(-vals, axis=1, kind="stable"), axis=1)
     return order[best]
 
 
@@ -64,16 +76,20 @@ def accuracy_per_user(
 ) -> dict[str, np.ndarray]:
     """Every accuracy metric at every cut-off, one value per user (``"ndcg@10"`` -> array).
 
-    ``top`` holds at least ``max(ks)`` ranked item indices per user; ``relevant`` is a bool
-    matrix ``(n_users, n_items)``; each user must have at least one relevant item.
+    ``top`` holds at least ``max(ks)`` ranked item indices per user (or every item, when there
+    are fewer); ``relevant`` is a bool matrix ``(n_users, n_items)``; each user must have at
+    least one relevant item.
     """
     relevant = np.asarray(relevant, dtype=bool)
     n_pos = relevant.sum(axis=1)
     if (n_pos == 0).any():
         raise InputError("a user has no relevant item", item=int(np.flatnonzero(n_pos == 0)[0]))
-    if top.shape[1] < max(ks):
-        raise InputError(f"need {max(ks)} ranked items per user, got {top.shape[1]}")
     hits_all = hits_matrix(top, relevant).astype(np.float64)
+    if top.shape[1] < max(ks):
+        # Fewer candidates than K is fine only when every candidate is ranked (a small slice).
+        if top.shape[1] < relevant.shape[1]:
+            raise InputError(f"need {max(ks)} ranked items per user, got {top.shape[1]}")
+        hits_all = np.pad(hits_all, ((0, 0), (0, max(ks) - top.shape[1])))
     out: dict[str, np.ndarray] = {}
     for k in ks:
         hits = hits_all[:, :k]

@@ -15,19 +15,18 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from mosaicrec.errors import ConfigError
+from mosaicrec.evaluation._config import StrictConfig
 
 __all__ = ["SplitConfig", "Split", "split_interactions", "SPLIT_LABELS"]
 
 SPLIT_LABELS = ("train", "val", "test", "removed_cold")
 
 
-class SplitConfig(BaseModel):
+class SplitConfig(StrictConfig):
     """How interactions are divided into train, validation and test."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["leave_last_k", "global_temporal"] = "leave_last_k"
     test_k: int = Field(default=5, ge=1)
