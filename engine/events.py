@@ -18,7 +18,7 @@ from mosaicrec.errors import RequestError, StoreError
 
 __all__ = ["EventStore", "SQLiteEventStore"]
 
-Listener = Callable[[str], None]
+Listener = Callable[[str, str], None]  # (user_id, kind: "append" | "forget" | "delete_item")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -46,6 +46,8 @@ class EventStore(Protocol):
     ) -> list[Interaction]: ...
 
     def users(self) -> list[str]: ...
+
+    def items_of(self, user_id: str) -> set[str]: ...
 
     def forget(self, user_id: str) -> int: ...
 
@@ -84,14 +86,15 @@ class SQLiteEventStore:
         return self._version
 
     def add_listener(self, listener: Listener) -> None:
-        """``listener(user_id)`` runs after that user's events change (append, forget, ...)."""
+        """``listener(user_id, kind)`` runs after that user's events change; ``kind`` is
+        ``"append"``, ``"forget"`` or ``"delete_item"``."""
         self._listeners.append(listener)
 
-    def _notify(self, users: Iterable[str]) -> None:
+    def _notify(self, users: Iterable[str], kind: str) -> None:
         self._version += 1
         for user in set(users):
             for listener in self._listeners:
-                listener(user)
+                listener(user, kind)
 
     def append(self, events: Interaction | Iterable[Interaction]) -> int:
         """Validate then store events (all or none); returns how many were written."""
@@ -105,7 +108,7 @@ class SQLiteEventStore:
             self._db.executemany(
                 "INSERT INTO events (user_id, item_id, type, ts, value, context) "
                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
-        self._notify(e.user_id for e in batch)
+        self._notify((e.user_id for e in batch), "append")
         return len(rows)
 
     def history(
@@ -133,11 +136,17 @@ class SQLiteEventStore:
             return [r[0] for r in self._db.execute(
                 "SELECT DISTINCT user_id FROM events ORDER BY user_id")]
 
+    def items_of(self, user_id: str) -> set[str]:
+        """Every item the user has an event for (the whole history, for exclude-seen)."""
+        with self._lock:
+            return {r[0] for r in self._db.execute(
+                "SELECT DISTINCT item_id FROM events WHERE user_id = ?", (user_id,))}
+
     def forget(self, user_id: str) -> int:
         """Erase every event of the user (and, through listeners, cached profiles)."""
         with self._lock, self._db:
             n = self._db.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
-        self._notify([user_id])
+        self._notify([user_id], "forget")
         return n
 
     def delete_item(self, item_id: str) -> int:
@@ -146,7 +155,7 @@ class SQLiteEventStore:
             users = [r[0] for r in self._db.execute(
                 "SELECT DISTINCT user_id FROM events WHERE item_id = ?", (item_id,))]
             n = self._db.execute("DELETE FROM events WHERE item_id = ?", (item_id,)).rowcount
-        self._notify(users)
+        self._notify(users, "delete_item")
         return n
 
     def count(self, user_id: str | None = None) -> int:

@@ -82,20 +82,20 @@ def explain_item(
     overall = overall / overall.sum() if overall.sum() > 0 else overall
     modalities = {m: float(s) for m, s in zip(mods, overall, strict=True)}
     return Explanation(
-        sentence=_sentence(contributions, verb), reason=reason, contributions=contributions,
-        modalities=modalities, signals=dict(signals or {}),
+        sentence=_sentence(contributions, verb, len(mods) > 1), reason=reason,
+        contributions=contributions, modalities=modalities, signals=dict(signals or {}),
     )
 
 
-def _sentence(contributions: list[Contribution], verb: str) -> str:
+def _sentence(contributions: list[Contribution], verb: str, multimodal: bool) -> str:
     if not contributions:
         return "Close to your overall taste."
     shown = [c for c in contributions[:2] if c is contributions[0] or c.share >= 0.15]
     parts = []
     for c in shown:
         mods = sorted(((m, s) for m, s in c.modalities.items() if s >= 0.05), key=lambda t: -t[1])
-        detail = f" ({', '.join(f'{m} {round(100 * s)}%' for m, s in mods)})" if len(mods) > 1 \
-            else ""
+        detail = f" ({', '.join(f'{m} {round(100 * s)}%' for m, s in mods)})" if multimodal \
+            and mods else ""
         parts.append(f"{c.label}{detail}")
     return f"Because you {verb} " + " and ".join(parts) + "."
 

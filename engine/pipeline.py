@@ -143,8 +143,6 @@ class Recommender:
         self.collaborative = collaborative
         self.prompt_encoder = prompt_encoder
         self.cache = ProfileCache()
-        if events is not None:
-            events.add_listener(self.cache.invalidate)  # append / forget drop the profile
         c = self.config
         self.stages: dict[str, Stage] = {
             "history": HistoryStage(c.history), "candidates": CandidateStage(c.candidates),
@@ -156,7 +154,11 @@ class Recommender:
                 raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
             self.stages[name] = stage
         self.popularity = Popularity(events, store.count(), c.popularity_refresh_s)
+        if events is not None:  # append / forget drop the cached profile; erasure the counts
+            events.add_listener(self.cache.invalidate)
+            events.add_listener(self.popularity.on_change)
         self._centroid: np.ndarray | None = None
+        self._popular: tuple[object, list[Any]] | None = None  # (counts seen, records)
 
     # -- public API ---------------------------------------------------------------------------
     def recommend(
@@ -212,7 +214,8 @@ class Recommender:
             raise RequestError(f"n must be an integer in [1, {self.config.max_n}], got {n!r}")
         if user_id is not None and (not isinstance(user_id, str) or not user_id):
             raise RequestError(f"user id must be a non-empty string, got {user_id!r}")
-        if diversity is not None and not 0 <= diversity <= 1:
+        if diversity is not None and (isinstance(diversity, bool) or not isinstance(
+                diversity, int | float) or not 0 <= diversity <= 1):
             raise RequestError(f"diversity must be in [0, 1], got {diversity!r}")
         if filters is not None and not isinstance(filters, Filter):
             try:
@@ -252,10 +255,11 @@ class Recommender:
                 raise RequestError(f"prompt must be non-empty text, got {prompt!r}")
             if self.prompt_encoder is None:
                 raise ConfigError("a text prompt needs a prompt_encoder into the space "
-                                  f"{space!r} (e.g. Searcher.query_vector)")
+                                  f"{space!r} (e.g. Searcher.text_vector)")
             vec = np.asarray(self.prompt_encoder(prompt), np.float32)
             vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
-            extra.append(Interest(vec, 1.0, [], np.zeros(0, np.float32), vec[None, :0]))
+            extra.append(Interest(vec, 1.0, [], np.zeros(0, np.float32),
+                                  np.zeros((0, len(vec)), np.float32)))
             ctx.prompt, ctx.reason = prompt, "prompt" if not examples else ctx.reason
         base = ctx.profile or UserProfile(negative_weight=self.config.user_model.negative_weight)
         old = base.interests
@@ -267,37 +271,49 @@ class Recommender:
         ctx.profile = UserProfile(
             interests=interests, negative=base.negative, item_weights=base.item_weights,
             skipped=base.skipped, labels=base.labels, blend=base.blend,
-            negative_weight=base.negative_weight)
+            negative_weight=base.negative_weight, seen=base.seen)
         if old:
             ctx.reason = "history"
 
     def _cold_start(self, ctx: RecContext) -> None:
         cfg, space = self.config.cold_start, self.config.space
         chosen: list[Candidate] = []
-        popular = [i for i in self.popularity.top(cfg.popular_pool + len(ctx.exclude))
-                   if i not in ctx.exclude][: cfg.popular_pool]
-        if popular:
-            records = [r for r in self.store.retrieve(popular, vectors=[space])
-                       if space in r.vectors and matches(ctx.filter, r.payload)]
-            if records:
-                z = self.popularity.z([r.id for r in records])
-                rel = (z - z.min()) / (np.ptp(z) or 1.0)
-                div = ctx.diversity if ctx.diversity is not None else cfg.diversity
-                order = mmr_select(rel, np.stack([r.vectors[space] for r in records]), ctx.n,
-                                   div)
-                chosen = [Candidate(records[j].id, records[j].payload, -1, 0.0, float(z[j]),
-                                    {"popularity": float(z[j])}, "popular") for j in order]
-                ctx.reason = "popular"
-        if len(chosen) < ctx.n:
+        records = [r for r in self._popular_records()
+                   if r.id not in ctx.exclude and matches(ctx.filter, r.payload)]
+        if records:
+            z = self.popularity.z([r.id for r in records])
+            rel = (z - z.min()) / (np.ptp(z) or 1.0)
+            div = ctx.diversity if ctx.diversity is not None else cfg.diversity
+            order = mmr_select(rel, np.stack([r.vectors[space] for r in records]), ctx.n, div)
+            chosen = [Candidate(records[j].id, records[j].payload, -1, 0.0, float(z[j]),
+                                {"popularity": float(z[j])}, "popular") for j in order]
+        ctx.reason = "popular" if chosen else "catalogue"
+        if len(chosen) < ctx.n:  # not enough popular items (or no events): catalogue MMR
             hits = self.store.mmr(
                 self._catalogue_centroid(), using=space, limit=ctx.n - len(chosen),
                 diversity=cfg.diversity, candidates_limit=max(100, 10 * ctx.n),
                 filter=ctx.filter, exclude_ids=sorted(ctx.exclude | {c.id for c in chosen}))
             chosen += [Candidate(h.id, h.payload, -1, h.score, h.score, {"similarity": h.score},
                                  "catalogue") for h in hits]
-            if not popular or ctx.reason != "popular":
-                ctx.reason = "catalogue"
         ctx.candidates = chosen
+
+    def _popular_records(self) -> list[Any]:
+        """The most popular items with vectors, re-read only when the counts change."""
+        cfg = self.config.cold_start
+        self.popularity.refresh()
+        if self._popular is None or self._popular[0] is not self.popularity.counts:
+            ids = self.popularity.top(cfg.popular_pool)
+            records = [r for r in self.store.retrieve(ids, vectors=[self.config.space])
+                       if self.config.space in r.vectors] if ids else []
+            self._popular = (self.popularity.counts, records)
+        return self._popular[1]
+
+    def delete_item(self, item_id: str) -> None:
+        """Remove an item from the catalogue and its events (caches follow)."""
+        self.store.delete([item_id])
+        if self.events is not None:
+            self.events.delete_item(item_id)
+        self._popular = None
 
     def _catalogue_centroid(self) -> np.ndarray:
         if self._centroid is None:

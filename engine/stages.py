@@ -36,6 +36,7 @@ class Candidate:
     score: float = 0.0
     signals: dict[str, float] = field(default_factory=dict)
     reason: str = "history"  # what put it here: history, examples, prompt, popular, catalogue
+    sims: dict[int, float] = field(default_factory=dict)  # user-model score per interest query
 
 
 @dataclass
@@ -86,6 +87,7 @@ class HistoryStage:
     def run(self, ctx: RecContext, rec: Recommender) -> None:
         if ctx.profile is not None or (ctx.user_id is None and ctx.events is None):
             return
+        space = rec.config.space
         use_cache = self.config.use_cache and ctx.events is None and ctx.user_id is not None
         cached = rec.cache.get(ctx.user_id) if use_cache else None  # type: ignore[arg-type]
         if cached is None:
@@ -97,19 +99,25 @@ class HistoryStage:
             else:
                 events = []
             ids = list(dict.fromkeys(e.item_id for e in events))
-            records = rec.history_store.retrieve(ids, vectors=[rec.config.space]) if ids else []
-            vectors = {r.id: r.vectors[rec.config.space] for r in records
-                       if rec.config.space in r.vectors}
+            known = rec.cache.vectors(ctx.user_id) if use_cache else {}  # type: ignore[arg-type]
+            vectors = {i: known[i] for i in ids if i in known}
+            missing = [i for i in ids if i not in known]
+            records = rec.history_store.retrieve(missing, vectors=[space]) if missing else []
+            vectors.update({r.id: r.vectors[space] for r in records if space in r.vectors})
+            labels = dict(rec.cache.labels(ctx.user_id)) if use_cache else {}  # type: ignore
+            labels.update({r.id: str(r.payload.get(self.config.label_field, r.id))
+                           for r in records})
             cached = rec.user_model.profile(events, vectors)
-            cached.labels = {r.id: str(r.payload.get(self.config.label_field, r.id))
-                             for r in records}
+            cached.labels = labels
+            if ctx.events is None and rec.events is not None and self.config.limit and \
+                    len(events) >= self.config.limit:  # older events still count as seen
+                cached.seen |= rec.events.items_of(ctx.user_id)
             if use_cache and events:
-                rec.cache.put(ctx.user_id, cached)  # type: ignore[arg-type]
+                rec.cache.put(ctx.user_id, cached, vectors)  # type: ignore[arg-type]
         ctx.profile = cached
         ctx.labels.update(cached.labels)
         if ctx.exclude_seen and rec.history_store is rec.store:
-            ctx.exclude.update(cached.item_weights)
-            ctx.exclude.update(cached.skipped)
+            ctx.exclude.update(cached.seen)
 
 
 class CandidateConfig(_Config):
@@ -117,6 +125,8 @@ class CandidateConfig(_Config):
     min_pool: int = Field(50, ge=1, description="... but at least this many")
     extra_spaces: list[str] = Field(
         default_factory=list, description="also query these per-modality spaces per interest")
+    ef: int | None = Field(
+        64, ge=1, description="HNSW ef per candidate query (None: the store's default)")
 
 
 class CandidateStage:
@@ -142,7 +152,8 @@ class CandidateStage:
             if norm < 1e-6:
                 continue
             hits = rec.store.query(q / norm, using=rec.config.space, limit=limit,
-                                   filter=ctx.filter, exclude_ids=sorted(ctx.exclude))
+                                   filter=ctx.filter, exclude_ids=sorted(ctx.exclude),
+                                   ef=max(self.config.ef, limit) if self.config.ef else None)
             for h in hits:
                 self._keep(best, h, k, h.score * norm)
         extra = self._extra_space_hits(ctx, rec, limit)
@@ -161,9 +172,12 @@ class CandidateStage:
 
     @staticmethod
     def _keep(best: dict[str, Candidate], hit: Hit, k: int, sim: float) -> None:
-        old = best.get(hit.id)
-        if old is None or sim > old.similarity:
-            best[hit.id] = Candidate(hit.id, hit.payload, k, sim)
+        c = best.get(hit.id)
+        if c is None:
+            c = best[hit.id] = Candidate(hit.id, hit.payload, k, sim)
+        elif sim > c.similarity:
+            c.interest, c.similarity = k, sim
+        c.sims[k] = max(sim, c.sims.get(k, -np.inf))
 
     def _extra_space_hits(self, ctx: RecContext, rec: Recommender, limit: int) -> list[Hit]:
         if not self.config.extra_spaces or rec.fuser is None or rec.config.space != "fused":
@@ -245,8 +259,9 @@ class RankConfig(_Config):
 
 
 class RankStage:
-    """Order candidates. ``interleave``: each interest ranks its own candidates and the lists
-    are merged by smooth weighted round robin, so a strong taste cannot fill the whole list."""
+    """Order candidates. ``interleave``: each interest ranks the hits of its own query (its
+    similarity in place of the best one) and the lists are merged by smooth weighted round
+    robin, skipping items already taken, so a strong taste cannot fill the whole list."""
 
     name = "rank"
 
@@ -258,13 +273,27 @@ class RankStage:
         if self.config.merge == "score" or ctx.profile is None or len(ctx.profile.interests) < 2:
             ctx.candidates = cands
             return
+        sw = rec.config.score.similarity_weight
         weights = {k: i.weight for k, i in enumerate(ctx.profile.interests)}
-        queues = {k: [c for c in cands if c.interest == k] for k in weights}
+        queues = {k: sorted((c for c in cands if k in c.sims),
+                            key=lambda c, k=k: (-(c.score + sw * (c.sims[k] - c.similarity)),
+                                                c.id))
+                  for k in weights}
+        pos = dict.fromkeys(weights, 0)
         taken = dict.fromkeys(weights, 0)
+        done: set[str] = set()
         merged: list[Candidate] = []
-        while any(queues.values()):
-            k = min((k for k in queues if queues[k]), key=lambda k: (taken[k] + 1) / weights[k])
-            merged.append(queues[k].pop(0))
+        while len(merged) < len(cands):
+            for k in queues:  # skip what another interest already took
+                while pos[k] < len(queues[k]) and queues[k][pos[k]].id in done:
+                    pos[k] += 1
+            live = [k for k in queues if pos[k] < len(queues[k])]
+            if not live:
+                break
+            k = min(live, key=lambda k: (taken[k] + 1) / weights[k])
+            c = queues[k][pos[k]]
+            merged.append(c)
+            done.add(c.id)
             taken[k] += 1
         ctx.candidates = merged
 
@@ -345,17 +374,25 @@ class Popularity:
         self.events, self.catalogue_size, self.refresh_s = events, catalogue_size, refresh_s
         self._version: int | None = None
         self._at = 0.0
+        self._erased = False
         self.counts: dict[str, int] = {}
         self._mean, self._std = 0.0, 1.0
+
+    def on_change(self, user_id: str, kind: str) -> None:
+        """Event-store listener: erasures (forget, deleted items) apply at the next request;
+        appends at most every ``refresh_s``."""
+        if kind != "append":
+            self._erased = True
 
     def refresh(self, force: bool = False) -> None:
         if self.events is None:
             return
         version = getattr(self.events, "version", None)
         stale = version != self._version or version is None
-        if not force and (self._version is not None and
-                          (not stale or time.monotonic() - self._at < self.refresh_s)):
+        due = time.monotonic() - self._at >= self.refresh_s or self._erased
+        if not force and self._version is not None and not (stale and due):
             return
+        self._erased = False
         self.counts = self.events.item_counts(positive_only=True)
         self._version, self._at = version, time.monotonic()
         n = max(self.catalogue_size, len(self.counts), 1)

@@ -101,8 +101,10 @@ class UserModelConfig(BaseModel):
     max_interests: int = Field(3, ge=1, le=32)
     min_interest_share: float = Field(
         0.15, ge=0, lt=1, description="interests with less of the positive weight are merged")
+    min_items_per_interest: int = Field(
+        3, ge=1, description="at most (positive items // this) interests: no split of a few")
     merge_cosine: float = Field(
-        0.95, gt=-1, le=1, description="interests whose centroids are closer than this merge")
+        0.9, gt=-1, le=1, description="interests whose centroids are closer than this merge")
     kmeans_iterations: int = Field(20, ge=1)
     interest_blend: Literal["max", "weighted"] = Field(
         "max", description="max cosine over interests, or the weight-blended cosine")
@@ -135,16 +137,13 @@ class UserProfile:
     item_weights: dict[str, float] = field(default_factory=dict)  # net weight per history item
     skipped: list[str] = field(default_factory=list)  # history ids with no vector (deleted)
     labels: dict[str, str] = field(default_factory=dict)  # display names, set by the pipeline
+    seen: set[str] = field(default_factory=set)  # every history item (also skipped, older)
     blend: Literal["max", "weighted"] = "max"
     negative_weight: float = 0.5
 
     @property
     def is_empty(self) -> bool:
         return not self.interests
-
-    @property
-    def seen(self) -> set[str]:
-        return set(self.item_weights)
 
     def interest_scores(self, matrix: np.ndarray) -> np.ndarray:
         """``(n, k)`` cosine of each candidate row to each interest."""
@@ -229,7 +228,7 @@ class FusionUserModel(UserModel):
         skipped = [i for i in net if i not in item_vectors]
         net = {i: w for i, w in net.items() if i in item_vectors}
         profile = UserProfile(item_weights=net, skipped=skipped, blend=cfg.interest_blend,
-                              negative_weight=cfg.negative_weight)
+                              negative_weight=cfg.negative_weight, seen=set(net) | set(skipped))
         pos = [i for i, w in net.items() if w > 0]
         neg = [i for i, w in net.items() if w < 0]
         if neg:
@@ -256,8 +255,8 @@ class FusionUserModel(UserModel):
         """Weighted spherical k-means (seeded k-means++ start), then merge small or
         near-duplicate clusters. Returns a label per row."""
         cfg = self.config
-        k = min(cfg.max_interests, len(X))
-        if k == 1:
+        k = min(cfg.max_interests, len(X) // cfg.min_items_per_interest)
+        if k <= 1:
             return np.zeros(len(X), dtype=int)
         rng = np.random.default_rng(cfg.seed)
         p = w / w.sum()
@@ -302,36 +301,66 @@ class FusionUserModel(UserModel):
 
 
 class ProfileCache:
-    """Profiles by user, dropped when that user's events change (append, forget)."""
+    """Profiles by user, plus the history item vectors they were built from.
 
-    def __init__(self, max_users: int = 10_000) -> None:
+    An append drops the user's profile but keeps the vectors, so the next profile reads only
+    the new items from the store (incremental update); ``forget`` and deleted items drop both.
+    At most ``max_users`` users are kept (oldest first out).
+    """
+
+    def __init__(self, max_users: int = 1000) -> None:
         self.max_users = max_users
         self._profiles: dict[str, UserProfile] = {}
+        self._vectors: dict[str, dict[str, np.ndarray]] = {}
+        self._labels: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
     def get(self, user_id: str) -> UserProfile | None:
         with self._lock:
             return self._profiles.get(user_id)
 
-    def put(self, user_id: str, profile: UserProfile) -> None:
+    def vectors(self, user_id: str) -> dict[str, np.ndarray]:
+        """History item vectors already read for this user (possibly empty)."""
         with self._lock:
-            if len(self._profiles) >= self.max_users and user_id not in self._profiles:
-                self._profiles.pop(next(iter(self._profiles)))  # oldest insertion first
-            self._profiles[user_id] = profile
+            return dict(self._vectors.get(user_id, {}))
 
-    def invalidate(self, user_id: str) -> None:
+    def labels(self, user_id: str) -> dict[str, str]:
+        """Display names of the history items already read for this user."""
+        with self._lock:
+            return dict(self._labels.get(user_id, {}))
+
+    def put(self, user_id: str, profile: UserProfile,
+            vectors: Mapping[str, np.ndarray] | None = None) -> None:
+        """Keep ``profile`` (its ``labels`` travel with it) and the item ``vectors``."""
+        with self._lock:
+            if len(self._vectors) >= self.max_users and user_id not in self._vectors:
+                oldest = next(iter(self._vectors))  # insertion order
+                self._vectors.pop(oldest)
+                self._profiles.pop(oldest, None)
+                self._labels.pop(oldest, None)
+            self._profiles[user_id] = profile
+            self._vectors[user_id] = dict(vectors or {})
+            self._labels[user_id] = dict(profile.labels)
+
+    def invalidate(self, user_id: str, kind: str | None = None) -> None:
+        """Drop the profile; on anything but an append, drop the stored vectors too."""
         with self._lock:
             self._profiles.pop(user_id, None)
+            if kind != "append":
+                self._vectors.pop(user_id, None)
+                self._labels.pop(user_id, None)
 
     def clear(self) -> None:
         with self._lock:
             self._profiles.clear()
+            self._vectors.clear()
+            self._labels.clear()
 
     def __contains__(self, user_id: object) -> bool:
-        return user_id in self._profiles
+        return user_id in self._profiles or user_id in self._vectors
 
     def __len__(self) -> int:
-        return len(self._profiles)
+        return len(self._vectors)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from mosaicrec.engine.events import EventStore, SQLiteEventStore
-from mosaicrec.engine.user_model import Interaction, ProfileCache
+from mosaicrec.engine.user_model import Interaction, ProfileCache, UserProfile
 from mosaicrec.errors import RequestError
 
 
@@ -31,6 +31,7 @@ def test_append_and_history_in_time_order(store):
     assert [e.item_id for e in store.history("u", limit=2)] == ["b", "c"]
     assert [e.item_id for e in store.history("u", since=2)] == ["b", "c"]
     assert store.users() == ["u", "v"]
+    assert store.items_of("u") == {"a", "b", "c"} and store.items_of("nobody") == set()
     assert store.count() == 4 and store.count("u") == 3
     assert store.history("nobody") == []
 
@@ -49,20 +50,23 @@ def test_forget_erases_events_and_cached_profile(store):
     cache = ProfileCache()
     store.add_listener(cache.invalidate)
     store.append([ev("u", "a", 1), ev("v", "a", 1)])
-    cache.put("u", object())  # type: ignore[arg-type]
-    cache.put("v", object())  # type: ignore[arg-type]
+    cache.put("u", UserProfile())
+    cache.put("v", UserProfile())
     assert store.forget("u") == 1
     assert store.history("u") == [] and "u" not in store.users()
     assert "u" not in cache and "v" in cache
     assert store.count("v") == 1
 
 
-def test_append_invalidates_cached_profile(store):
+def test_append_drops_the_profile_but_keeps_item_vectors(store):
     cache = ProfileCache()
     store.add_listener(cache.invalidate)
-    cache.put("u", object())  # type: ignore[arg-type]
-    store.append(ev("u", "a", 1))
-    assert "u" not in cache
+    cache.put("u", UserProfile(labels={"a": "A"}), {"a": [1.0, 0.0]})
+    store.append(ev("u", "b", 1))
+    assert cache.get("u") is None  # rebuilt on the next request ...
+    assert list(cache.vectors("u")) == ["a"] and cache.labels("u") == {"a": "A"}  # ... cheaply
+    store.forget("u")
+    assert cache.vectors("u") == {} and "u" not in cache
 
 
 def test_delete_item_drops_its_events(store):
@@ -70,7 +74,7 @@ def test_delete_item_drops_its_events(store):
     store.add_listener(cache.invalidate)
     store.append([ev("u", "a", 1), ev("u", "b", 2), ev("v", "b", 3), ev("w", "c", 3)])
     for user in "uvw":
-        cache.put(user, object())  # type: ignore[arg-type]
+        cache.put(user, UserProfile())
     assert store.delete_item("b") == 2
     assert [e.item_id for e in store.history("u")] == ["a"]
     assert store.history("v") == []

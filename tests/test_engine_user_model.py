@@ -162,3 +162,8 @@ def test_profile_cache():
     assert "a" not in cache and len(cache) == 2
     cache.invalidate("b")
     assert cache.get("b") is None and cache.get("c") is p
+    cache.put("c", p, {"x": np.ones(2)})
+    cache.invalidate("c", "append")
+    assert cache.get("c") is None and list(cache.vectors("c")) == ["x"]
+    cache.invalidate("c", "forget")
+    assert cache.vectors("c") == {}

@@ -1,0 +1,267 @@
+"""Latency of ``Recommender.recommend`` and of cross-modal search on an Edge store.
+
+Synthetic clustered catalogues (per-modality blocks fused with the real :class:`Fuser`) of
+10k, 100k and 1M items; HNSW built by ``optimize()``; synthetic users with 1-3 tastes and
+MovieLens-like history lengths in a SQLite event store. Single-threaded: run it pinned, e.g.
+
+    taskset -c 1 .venv/bin/python benchmarks/recommend.py --sizes 10000 100000
+    taskset -c 1 .venv/bin/python benchmarks/recommend.py --sizes 1000000 --width small \\
+        --no-payload-index --name recommend_1m
+
+Query encoders are replaced by a lookup (precomputed query vectors), so the search figures are
+routing + fusion + store query; a real text tower adds its forward pass (MiniLM ~5-10 ms, CLIP
+text ~70 ms per query on this CPU, see docs/performance-facts.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS_DIR, percentiles, timer, write_result  # noqa: E402
+
+WIDTHS = {  # fused width = sum; "full" is MiniLM 384 + CLIP 512 + CLAP 512
+    "full": {"text": 384, "image": 512, "audio": 512},
+    "small": {"text": 128, "image": 128, "audio": 128},
+}
+
+
+class Lookup:
+    """A stand-in query encoder: input string -> precomputed vector."""
+
+    def __init__(self, table: dict[str, np.ndarray], dim: int) -> None:
+        self.table, self.dim, self.name, self.modality = table, dim, "lookup", "text"
+
+    def encode(self, batch):
+        return np.stack([self.table[x] for x in batch])
+
+
+def _centers(dims: dict[str, int], n_clusters: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centers = {m: rng.standard_normal((n_clusters, d), dtype=np.float32) for m, d in dims.items()}
+    for c in centers.values():
+        c /= np.linalg.norm(c, axis=1, keepdims=True)
+    return centers
+
+
+def _chunks(n: int, dims: dict[str, int], centers: dict[str, np.ndarray], seed: int,
+            chunk: int = 20_000):
+    """Yield (start, labels, blocks) chunks of a clustered catalogue; modalities share labels."""
+    rng = np.random.default_rng(seed + 1)
+    n_clusters = len(next(iter(centers.values())))
+    for start in range(0, n, chunk):
+        k = min(chunk, n - start)
+        labels = rng.integers(0, n_clusters, k)
+        blocks = {m: centers[m][labels] + rng.standard_normal((k, d), dtype=np.float32)
+                  * np.float32(0.8 / np.sqrt(d)) for m, d in dims.items()}
+        yield start, labels, blocks
+
+
+def build(n: int, dims: dict[str, int], directory: str, payload_index: bool, image_space: bool,
+          seed: int = 0):
+    from mosaicrec.encoders.fusion import Fuser
+    from mosaicrec.indexing.stores import (
+        CollectionSchema,
+        Point,
+        StoreConfig,
+        VectorSpace,
+        open_store,
+    )
+
+    fuser = Fuser(dims)
+    vectors = {"fused": VectorSpace(dim=fuser.dim, encoder="synthetic-fused")}
+    if image_space:
+        vectors["image"] = VectorSpace(dim=dims["image"], encoder="synthetic-image")
+    schema = CollectionSchema(vectors=vectors,
+                              payload_indexes={"genre": "keyword"} if payload_index else {})
+    store = open_store(StoreConfig(backend="edge", path=directory), schema)
+    centers = _centers(dims, max(20, n // 100), seed)
+    labels_all = np.empty(n, dtype=np.int64)
+    with timer() as t_up:
+        for start, labels, blocks in _chunks(n, dims, centers, seed):
+            fused = fuser.fuse_batch(blocks)
+            labels_all[start:start + len(labels)] = labels
+            pts = []
+            for j in range(len(labels)):
+                vec = {"fused": fused[j]}
+                if image_space:
+                    vec["image"] = blocks["image"][j]
+                pts.append(Point(f"i{start + j}", vec, {"genre": f"g{labels[j] % 20}",
+                                                       "year": int(1950 + labels[j] % 70),
+                                                       "title": f"Item {start + j}"}))
+            store.upsert(pts)
+    with timer() as t_opt:
+        store.optimize()
+    return store, fuser, labels_all, centers, {"upsert_s": t_up.seconds,
+                                               "optimize_s": t_opt.seconds}
+
+
+def make_events(labels: np.ndarray, n_users: int, seed: int = 1):
+    from mosaicrec.engine import Interaction, SQLiteEventStore
+
+    rng = np.random.default_rng(seed)
+    by_cluster: dict[int, np.ndarray] = {}
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(labels.max() + 2))
+    for c in range(labels.max() + 1):
+        by_cluster[c] = order[bounds[c]:bounds[c + 1]]
+    events = SQLiteEventStore(":memory:")
+    clusters = [c for c, items in by_cluster.items() if len(items) >= 5]
+    t0 = 1.7e9
+    for u in range(n_users):
+        tastes = rng.choice(clusters, size=rng.integers(1, 4), replace=False)
+        length = int(np.clip(rng.lognormal(4.0, 0.8), 20, 300))  # MovieLens-like: 20..300
+        batch = []
+        for k in range(length):
+            items = by_cluster[int(rng.choice(tastes))]
+            # popularity skew inside a cluster: low indices are picked far more often
+            item = items[min(int(rng.zipf(1.5)) - 1, len(items) - 1)]
+            r = rng.random()
+            kind = "like" if r < 0.5 else "view" if r < 0.7 else "rating" if r < 0.9 else \
+                "dislike"
+            batch.append(Interaction(f"u{u}", f"i{item}", kind, t0 + 3600 * k,
+                                     float(rng.integers(1, 6)) if kind == "rating" else None))
+        events.append(batch)
+    return events
+
+
+def _lat(fn, calls, warmup: int = 10) -> list[float]:
+    for c in calls[:warmup]:
+        fn(c)
+    out = []
+    for c in calls:
+        t = time.perf_counter()
+        fn(c)
+        out.append((time.perf_counter() - t) * 1e3)
+    return out
+
+
+def bench_size(n: int, args) -> dict:
+    from mosaicrec.engine import Recommender
+    from mosaicrec.engine.search import Searcher, SearchRequest
+    from mosaicrec.indexing.stores import Condition, Filter
+
+    dims = WIDTHS[args.width]
+    directory = tempfile.mkdtemp(prefix=f"bench_rec_{n}_", dir=args.workdir)
+    try:
+        t0 = time.time()
+        store, fuser, labels, centers, build_times = build(
+            n, dims, directory, args.payload_index, args.image_space)
+        print(f"[{n}] built in {time.time() - t0:.0f}s: {build_times}", flush=True)
+        events = make_events(labels, args.users)
+        rec = Recommender(store, events, fuser)
+        users = [f"u{k % args.users}" for k in range(args.queries)]
+        rng = np.random.default_rng(2)
+
+        def run_cold(u):  # profile rebuilt: history read + user model, every call
+            rec.cache.invalidate(u)
+            return rec.recommend(u, n=10)
+
+        stage_ms: dict[str, list[float]] = {}
+
+        def run_and_record(u):
+            rec.cache.invalidate(u)
+            recs = rec.recommend(u, n=10)
+            for k, v in recs.timings_ms.items():
+                stage_ms.setdefault(k, []).append(v)
+
+        figures: dict = {"build": build_times, "catalogue": n,
+                         "fused_dim": fuser.dim, "events": events.count()}
+        _lat(run_and_record, users[:50], warmup=0)
+        stage_ms.clear()
+        figures["recommend_cold_profile_ms"] = percentiles(_lat(run_and_record, users, 0))
+        total = sum(np.mean(v) for v in stage_ms.values())
+        figures["recommend_stage_ms"] = {k: float(np.mean(v)) for k, v in stage_ms.items()}
+        figures["recommend_stage_share"] = {k: float(np.mean(v) / total)
+                                            for k, v in stage_ms.items()}
+        figures["recommend_cached_profile_ms"] = percentiles(
+            _lat(lambda u: rec.recommend(u, n=10), users))
+        no_explain = _no_explain(store, events, fuser)
+        # warm its own profile cache first (warmup = every user), so only explain differs
+        figures["recommend_cached_no_explain_ms"] = percentiles(
+            _lat(lambda u: no_explain.recommend(u, n=10), users, warmup=len(users)))
+        figures["recommend_diversity_0.3_ms"] = percentiles(
+            _lat(lambda u: rec.recommend(u, n=10, diversity=0.3), users))
+        if args.payload_index:
+            flt = Filter(must=[Condition(field="genre", match="g3")])
+            figures["recommend_filtered_ms"] = percentiles(
+                _lat(lambda u: rec.recommend(u, n=10, filters=flt), users))
+        figures["recommend_cold_start_user_ms"] = percentiles(
+            _lat(lambda k: rec.recommend(f"new{k}", n=10), list(range(args.queries))))
+        figures["history_events_per_user"] = float(events.count() / args.users)
+
+        # cross-modal search with lookup encoders (query vectors = noisy cluster centres)
+        qs = [f"q{k}" for k in range(args.queries)]
+        cl = rng.integers(0, len(centers["text"]), len(qs))
+        table = {m: {q: centers[m][c] + rng.standard_normal(d).astype(np.float32) * 0.02
+                     for q, c in zip(qs, cl, strict=True)} for m, d in dims.items()}
+        encoders = {f"text->{m}": Lookup(table[m], dims[m]) for m in dims}
+        searcher = Searcher(store, encoders, fuser)
+        figures["search_text_to_fused_ms"] = percentiles(_lat(
+            lambda q: searcher.search(SearchRequest(text=q, space="fused", limit=10)), qs))
+        if args.image_space:
+            figures["search_text_to_image_ms"] = percentiles(_lat(
+                lambda q: searcher.search(SearchRequest(text=q, space="image", limit=10)), qs))
+        items = [f"i{int(k)}" for k in rng.integers(0, n, len(qs))]
+        figures["search_item_to_similar_ms"] = percentiles(_lat(
+            lambda i: searcher.search(SearchRequest(item_id=i, space="fused", limit=10)), items))
+        store.close()
+        events.close()
+        return figures
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _no_explain(store, events, fuser):
+    from mosaicrec.engine import Recommender, RecommenderConfig
+
+    return Recommender(store, events, fuser, RecommenderConfig(explain=False))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
+    p.add_argument("--width", choices=sorted(WIDTHS), default="full")
+    p.add_argument("--users", type=int, default=300)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--no-payload-index", dest="payload_index", action="store_false")
+    p.add_argument("--no-image-space", dest="image_space", action="store_false")
+    p.add_argument("--name", default="recommend")
+    p.add_argument("--include", nargs="*", default=[],
+                   help="other result files (names) whose figures are merged in, e.g. a 1M run")
+    p.add_argument("--workdir", default=None)
+    args = p.parse_args(argv)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    figures = {}
+    for n in args.sizes:
+        figures[str(n)] = bench_size(n, args)
+        print(json.dumps({str(n): figures[str(n)]}, indent=1, default=str), flush=True)
+    for name in args.include:
+        path = RESULTS_DIR / f"{name}.json"
+        if path.is_file():
+            other = json.loads(path.read_text())
+            for size, fig in other["figures"].items():
+                figures[size] = {**fig, "settings": other["settings"]}
+    settings = {"sizes": args.sizes, "width": WIDTHS[args.width], "users": args.users,
+                "queries": args.queries, "payload_index": args.payload_index,
+                "image_space": args.image_space, "n": 10, "store": "edge (HNSW m16 efc100)",
+                "cpu_affinity": sorted(os.sched_getaffinity(0)), "included": args.include}
+    write_result(args.name, settings, figures)
+
+
+if __name__ == "__main__":
+    main()
