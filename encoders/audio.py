@@ -20,7 +20,7 @@ from mosaicrec.encoders.base import TorchEncoder
 from mosaicrec.encoders.loading import load_pretrained, seeded
 from mosaicrec.encoders.media import load_audio
 from mosaicrec.encoders.registry import EncoderSpec
-from mosaicrec.encoders.text import check_text
+from mosaicrec.encoders.text import TokenizedTextTower
 from mosaicrec.errors import ConfigError
 
 __all__ = ["ClapAudioEncoder", "ClapTextEncoder", "create_clap_encoder"]
@@ -105,7 +105,7 @@ class ClapAudioEncoder(_ClapTower):
         return self._sibling(ClapTextEncoder)
 
 
-class ClapTextEncoder(_ClapTower):
+class ClapTextEncoder(TokenizedTextTower, _ClapTower):
     """Text queries -> vectors in the CLAP *audio* space (for text-to-audio search)."""
 
     modality = "text"
@@ -118,20 +118,8 @@ class ClapTextEncoder(_ClapTower):
         limit = int(self.tokenizer.model_max_length or positions)
         self.max_length = min(self.spec.max_length or limit, limit, positions)
 
-    def prepare(self, item: Any, key: Any = None) -> str:
-        return check_text(item, key)
-
-    def _cost(self, prepared: str) -> int:
-        return len(prepared)
-
     def _forward(self, prepared: list[str]) -> Any:
-        batch = self.tokenizer(
-            prepared,
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        ).to(self.device)
+        batch = self._tokenize(prepared)
         out = self.model.get_text_features(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
         )

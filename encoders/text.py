@@ -10,7 +10,13 @@ from mosaicrec.encoders.loading import load_pretrained, seeded
 from mosaicrec.encoders.registry import EncoderSpec
 from mosaicrec.errors import EncodeError
 
-__all__ = ["TextEncoder", "create_text_encoder", "compose_item_text", "ITEM_TEXT_TEMPLATE"]
+__all__ = [
+    "TokenizedTextTower",
+    "TextEncoder",
+    "create_text_encoder",
+    "compose_item_text",
+    "ITEM_TEXT_TEMPLATE",
+]
 
 # How item fields become one string. Empty fields are dropped with their punctuation.
 ITEM_TEXT_TEMPLATE = "{title}. {description} Tags: {tags}."
@@ -46,7 +52,32 @@ def check_text(item: Any, key: Any) -> str:
     return item
 
 
-class TextEncoder(TorchEncoder):
+class TokenizedTextTower:
+    """Shared by the text towers that take raw strings (MiniLM, CLAP text): validation,
+    length-based batching and padded tokenisation. Needs ``tokenizer``, ``max_length`` and
+    ``device`` on the encoder."""
+
+    tokenizer: Any
+    max_length: int
+    device: Any
+
+    def prepare(self, item: Any, key: Any = None) -> str:
+        return check_text(item, key)
+
+    def _cost(self, prepared: str) -> int:
+        return len(prepared)
+
+    def _tokenize(self, prepared: list[str]) -> Any:
+        return self.tokenizer(
+            prepared,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        ).to(self.device)
+
+
+class TextEncoder(TokenizedTextTower, TorchEncoder):
     """``AutoModel`` + tokenizer; the sentence vector is the mask-weighted mean of token states."""
 
     modality = "text"
@@ -57,20 +88,8 @@ class TextEncoder(TorchEncoder):
         self.tokenizer = tokenizer
         self.max_length = max_length
 
-    def prepare(self, item: Any, key: Any = None) -> str:
-        return check_text(item, key)
-
-    def _cost(self, prepared: str) -> int:
-        return len(prepared)
-
     def _forward(self, prepared: list[str]) -> Any:
-        batch = self.tokenizer(
-            prepared,
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        ).to(self.device)
+        batch = self._tokenize(prepared)
         states = self.model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
         return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
