@@ -27,7 +27,14 @@ from mosaicrec.encoders.loading import packaged_minilm_dir
 from mosaicrec.encoders.registry import EncoderRegistry, EncoderSpec, default_registry
 from mosaicrec.errors import ConfigError
 
-__all__ = ["EncoderProfile", "EncoderSet", "builtin_profile", "load_profile", "PROFILE_NAMES"]
+__all__ = [
+    "EncoderProfile",
+    "EncoderSet",
+    "builtin_profile",
+    "fuser_from_schema",
+    "load_profile",
+    "PROFILE_NAMES",
+]
 
 PROFILE_NAMES = ("default", "offline", "tiny")
 SpecRef = str | EncoderSpec
@@ -129,3 +136,13 @@ def load_profile(
     untrained = [f"{m}: {s.display_name}" for m, s in specs.items() if s.weights == "random"]
     fuser = Fuser({m: enc.dim for m, enc in items.items()}, profile.fusion)
     return EncoderSet(profile, specs, items, queries, fuser, untrained)
+
+
+def fuser_from_schema(schema: Any) -> Fuser | None:
+    """The fuser a collection was built with, from its recorded schema alone (no model load):
+    the modality widths and the fusion weights. ``None`` when the schema records no profile."""
+    record = getattr(schema, "profile", None)
+    if not record or "fusion" not in record:
+        return None
+    dims = {m: schema.vectors[m].dim for m in MODALITIES if m in schema.vectors}
+    return Fuser(dims, FusionConfig.model_validate(record["fusion"])) if dims else None

@@ -15,7 +15,7 @@ A filter on a payload field that no item has matches nothing (``must``) or every
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mosaicrec.encoders.fusion import Fuser
+from mosaicrec.encoders.profiles import fuser_from_schema
 from mosaicrec.engine.collaborative import CollaborativeScorer
 from mosaicrec.engine.events import EventStore
 from mosaicrec.engine.explain import Explanation, explain_item, simple_explanation
@@ -103,6 +104,12 @@ class Recommendations:
     skipped_history: list[str] = field(default_factory=list)  # history items no longer stored
     timings_ms: dict[str, float] = field(default_factory=dict)
 
+    def __iter__(self) -> Iterator[Recommendation]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
     @property
     def ids(self) -> list[str]:
         return [r.id for r in self.items]
@@ -133,7 +140,9 @@ class Recommender:
         history_store: VectorStore | None = None,
         stages: Mapping[str, Stage] | None = None,
     ) -> None:
-        self.store, self.events, self.fuser = store, events, fuser
+        self.store, self.events = store, events
+        # Explanations split scores by modality; a collection records how it was fused.
+        self.fuser = fuser or fuser_from_schema(store.schema)
         self.config = config or RecommenderConfig()
         if self.config.space not in store.schema.vectors:
             raise ConfigError(f"space {self.config.space!r} is not in the collection; it has "

@@ -196,3 +196,13 @@ def test_opening_with_other_encoders_is_refused(tiny_profile, store_config, tmp_
     )
     with pytest.raises(SchemaMismatchError, match="text"):
         open_store(store_config, collection_schema(other, dict(MAPPING.payload)))
+
+
+def test_collection_records_how_it_was_fused(tiny_profile):
+    from mosaicrec.encoders.profiles import fuser_from_schema
+
+    schema = collection_schema(tiny_profile, dict(MAPPING.payload))
+    fuser = fuser_from_schema(schema)
+    assert fuser.dim == schema.vectors["fused"].dim == tiny_profile.fuser.dim
+    assert fuser.modalities == ("text", "image", "audio")
+    assert fuser_from_schema(schema.model_copy(update={"profile": None})) is None
