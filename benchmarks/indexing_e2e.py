@@ -89,5 +89,10 @@ if __name__ == "__main__":
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
-    print(json.dumps(run_e2e(args.limit, args.batch_size, args.precision), indent=2))
-    sys.exit(0)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import write_result
+
+    figures = run_e2e(args.limit, args.batch_size, args.precision)
+    settings = figures.pop("settings", {"limit": args.limit})
+    settings["gpu"] = "not available in this task (no device machine was lent)"
+    write_result("indexing_e2e", settings, figures)
