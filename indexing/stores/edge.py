@@ -278,7 +278,7 @@ class EdgeStore(VectorStore):
         common.check_limit(limit)
         acorn = None
         if not exact and common.filter_fields(filter) - self._filter_ready_fields():
-            acorn = qe.AcornSearchParams(enable=True)
+            acorn = qe.AcornSearchParams(enable=True, max_selectivity=1.0)
         params = qe.SearchParams(hnsw_ef=ef or self.config.hnsw_ef, exact=exact, acorn=acorn)
         request = qe.QueryRequest(
             query=query,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from mosaicrec.errors import RequestError, StoreError
+from mosaicrec.errors import MosaicError, RequestError, StoreError
 from mosaicrec.indexing.stores import _common as common
 from mosaicrec.indexing.stores.base import (
     CollectionSchema,
@@ -81,9 +81,12 @@ class QdrantStore(VectorStore):
                 raise StoreError(f"collection {config.where} does not exist")
             _create_collection(client, config, schema)
             return cls(client, config, schema)
-        except BaseException:
+        except MosaicError:
             client.close()
             raise
+        except Exception as exc:  # unreachable server, bad api key, ...
+            client.close()
+            raise StoreError(f"cannot open collection {config.where}: {exc}") from exc
 
     # ---- writing -------------------------------------------------------------------------
 
