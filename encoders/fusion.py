@@ -21,15 +21,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from mosaicrec.config import StrictModel
 from mosaicrec.encoders.base import MODALITIES, Modality, l2_normalize
 from mosaicrec.errors import ConfigError, InputError
 
 __all__ = ["FusionConfig", "Fuser"]
 
 
-class FusionConfig(BaseModel):
+class FusionConfig(StrictModel):
     """Relative weight of each modality in the fused vector (renormalised per item)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from mosaicrec.config import StrictModel
 from mosaicrec.encoders.base import MODALITIES, Encoder, Modality
 from mosaicrec.encoders.fusion import Fuser, FusionConfig
 from mosaicrec.encoders.loading import packaged_minilm_dir
@@ -40,7 +41,7 @@ PROFILE_NAMES = ("default", "offline", "tiny")
 SpecRef = str | EncoderSpec
 
 
-class EncoderProfile(BaseModel):
+class EncoderProfile(StrictModel):
     """Encoder per modality (a registry name or a spec; ``None`` = modality not used)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -12,8 +12,9 @@ import os
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from mosaicrec.config import StrictModel
 from mosaicrec.encoders.base import Encoder, Modality, Precision
 from mosaicrec.errors import ConfigError
 
@@ -31,7 +32,7 @@ def _downloads_allowed() -> bool:
     )
 
 
-class EncoderSpec(BaseModel):
+class EncoderSpec(StrictModel):
     """Everything needed to build one encoder, and nothing about how it is used."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

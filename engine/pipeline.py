@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
+from mosaicrec.config import StrictModel
 from mosaicrec.encoders.fusion import Fuser
 from mosaicrec.encoders.profiles import fuser_from_schema
 from mosaicrec.engine.collaborative import CollaborativeScorer
@@ -65,14 +66,14 @@ __all__ = [
 STAGE_NAMES = ("history", "candidates", "score", "rank", "rerank")
 
 
-class ColdStartConfig(BaseModel):
+class ColdStartConfig(StrictModel):
     model_config = ConfigDict(extra="forbid")
     popular_pool: int = Field(200, ge=1, description="most popular items MMR picks from")
     diversity: float = Field(0.5, ge=0, le=1)
     centroid_sample: int = Field(1000, ge=1, description="records averaged for the centroid")
 
 
-class RecommenderConfig(BaseModel):
+class RecommenderConfig(StrictModel):
     model_config = ConfigDict(extra="forbid")
     space: str = Field("fused", description="named vector the user model works in")
     max_n: int = Field(1000, ge=1)
@@ -227,10 +228,7 @@ class Recommender:
                 diversity, int | float) or not 0 <= diversity <= 1):
             raise RequestError(f"diversity must be in [0, 1], got {diversity!r}")
         if filters is not None and not isinstance(filters, Filter):
-            try:
-                filters = Filter.model_validate(filters)
-            except ValidationError as err:
-                raise RequestError(f"invalid filter: {err.errors()[0]['msg']}") from None
+            filters = Filter.model_validate(filters)  # raises RequestError when malformed
         return RecContext(user_id=user_id, n=int(n), filter=filters, exclude_seen=exclude_seen,
                           diversity=diversity, exclude=set(exclude),
                           events=list(history) if history is not None else None)

@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from mosaicrec.config import StrictModel
 from mosaicrec.encoders.base import Encoder
 from mosaicrec.encoders.fusion import Fuser
 from mosaicrec.errors import ConfigError, RequestError, UnknownItemError
@@ -30,8 +31,10 @@ Space = Literal["fused", "text", "image", "audio"]
 _INPUTS = ("text", "image", "audio", "item_id")
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(StrictModel):
     """Exactly one query (text, image, audio or an item id), a target space, limit, filter."""
+
+    invalid_error = RequestError
 
     model_config = ConfigDict(extra="forbid")
 
@@ -44,14 +47,6 @@ class SearchRequest(BaseModel):
     filter: Filter | None = None
     exclude_ids: list[str] = Field(default_factory=list)
     diversity: float | None = Field(None, ge=0, le=1, description="MMR diversity; None = off")
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}"
-                                 for e in exc.errors())
-            raise RequestError(f"invalid search request: {problems}") from None
 
     @model_validator(mode="after")
     def _one_query(self) -> SearchRequest:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from mosaicrec.config import StrictModel
 from mosaicrec.engine.user_model import Interaction, UserProfile
 from mosaicrec.indexing.stores.base import Condition, Filter, Hit
 
@@ -66,7 +67,7 @@ class Stage(Protocol):
     def run(self, ctx: RecContext, rec: Recommender) -> None: ...
 
 
-class _Config(BaseModel):
+class _Config(StrictModel):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from mosaicrec.config import StrictModel
 from mosaicrec.errors import ConfigError, RequestError
 
 __all__ = [
@@ -81,7 +82,7 @@ class Interaction:
                                f"for item {self.item_id!r}")
 
 
-class UserModelConfig(BaseModel):
+class UserModelConfig(StrictModel):
     """How events become weights, how recency decays, how interests are formed."""
 
     model_config = ConfigDict(extra="forbid")

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from mosaicrec.config import StrictModel
 from mosaicrec.encoders.text import compose_item_text
 from mosaicrec.errors import CatalogueError
 
@@ -22,7 +23,7 @@ __all__ = ["CatalogueItem", "ColumnMapping", "Rejected", "read_catalogue", "load
 PayloadKind = Literal["keyword", "keywords", "integer", "float", "bool", "text"]
 
 
-class ColumnMapping(BaseModel):
+class ColumnMapping(StrictModel):
     """Which of the user's columns feed which item field (``None`` = not present)."""
 
     model_config = ConfigDict(extra="forbid")

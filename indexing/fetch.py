@@ -6,14 +6,15 @@ import time
 import urllib.error
 import urllib.request
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from mosaicrec.config import StrictModel
 from mosaicrec.errors import MediaDecodeError
 
 __all__ = ["FetchConfig", "fetch_bytes", "resolve_media"]
 
 
-class FetchConfig(BaseModel):
+class FetchConfig(StrictModel):
     model_config = ConfigDict(extra="forbid")
 
     timeout_s: float = Field(default=10.0, gt=0)

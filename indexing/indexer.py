@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from mosaicrec.config import StrictModel
 from mosaicrec.encoders.base import Modality
 from mosaicrec.encoders.profiles import EncoderSet
 from mosaicrec.errors import InputError
@@ -38,7 +39,7 @@ __all__ = ["IndexerConfig", "IndexReport", "BulkIndexer", "collection_schema", "
 HASH_FIELD = "content_hash"
 
 
-class IndexerConfig(BaseModel):
+class IndexerConfig(StrictModel):
     model_config = ConfigDict(extra="forbid")
 
     batch_size: int = Field(default=32, ge=1)

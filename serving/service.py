@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from mosaicrec.config import StrictModel
 from mosaicrec.encoders.profiles import EncoderProfile, EncoderSet, load_profile
 from mosaicrec.errors import RequestError, StoreError
 from mosaicrec.indexing.catalogue import ColumnMapping, read_catalogue
@@ -20,7 +21,7 @@ __all__ = ["ServiceSettings", "MosaicService", "load_mapping"]
 MAX_LIMIT = 1000
 
 
-class ServiceSettings(BaseModel):
+class ServiceSettings(StrictModel):
     """Everything the service needs at start-up."""
 
     model_config = ConfigDict(extra="forbid")

@@ -12,7 +12,7 @@ from mosaicrec.engine.user_model import (
     ProfileCache,
     UserModelConfig,
 )
-from mosaicrec.errors import RequestError
+from mosaicrec.errors import ConfigError, RequestError
 
 DAY = 86400.0
 
@@ -146,10 +146,9 @@ def test_invalid_interaction_raises_request_error(bad):
 
 
 def test_config_rejects_unknown_type_and_extra_fields():
-    # pydantic wraps the ConfigError in a ValidationError; both are ValueErrors
-    with pytest.raises(ValueError, match="unknown interaction types"):
+    with pytest.raises(ConfigError, match="unknown interaction types"):
         UserModelConfig(type_weights={"love": 1.0})
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="half_lfe_days"):
         UserModelConfig(half_lfe_days=3)
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from mosaicrec.errors import ConfigError
+from mosaicrec.config import StrictModel
 from mosaicrec.indexing.stores.base import (
     ID_FIELD,
     ID_NAMESPACE,
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 
-class StoreConfig(BaseModel):
+class StoreConfig(StrictModel):
     """Where a collection lives and how its HNSW index is built and searched.
 
     ``backend="edge"``: embedded Qdrant Edge; ``path`` is a directory, the collection is the
@@ -75,17 +75,6 @@ class StoreConfig(BaseModel):
     payload_m: int | None = Field(None, gt=0)
     upsert_batch: int = Field(1000, gt=0)
     timeout_s: int | None = Field(None, gt=0)  # server requests only
-
-    def __init__(self, **data: object) -> None:
-        # pydantic wraps validator errors in ValidationError; callers catch our ConfigError.
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            # built from errors(), not str(exc), so an api_key never lands in a message
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"invalid store config: {problems}") from None
 
     @model_validator(mode="after")
     def _check_location(self) -> StoreConfig:

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from mosaicrec.errors import SchemaMismatchError
+from mosaicrec.config import StrictModel
+from mosaicrec.errors import RequestError, SchemaMismatchError
 
 __all__ = [
     "ID_NAMESPACE",
@@ -43,7 +44,7 @@ def point_id(item_id: str) -> str:
     return str(uuid.uuid5(ID_NAMESPACE, str(item_id)))
 
 
-class VectorSpace(BaseModel):
+class VectorSpace(StrictModel):
     """One named vector: its width and the encoder (or fusion) that produces it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -51,7 +52,7 @@ class VectorSpace(BaseModel):
     encoder: str
 
 
-class CollectionSchema(BaseModel):
+class CollectionSchema(StrictModel):
     """What a collection holds; recorded with it and checked on every open."""
 
     model_config = ConfigDict(extra="forbid")
@@ -81,8 +82,10 @@ def _describe(space: VectorSpace | None) -> str:
     return "no such vector" if space is None else f"{space.encoder} (dim {space.dim})"
 
 
-class Condition(BaseModel):
+class Condition(StrictModel):
     """One payload condition: exactly one of ``match``, ``any`` or a range bound."""
+
+    invalid_error = RequestError
 
     model_config = ConfigDict(extra="forbid")
     field: str
@@ -94,8 +97,10 @@ class Condition(BaseModel):
     lt: float | None = None
 
 
-class Filter(BaseModel):
+class Filter(StrictModel):
     """Payload filter: all of ``must``, none of ``must_not``, at least one of ``should``."""
+
+    invalid_error = RequestError
 
     model_config = ConfigDict(extra="forbid")
     must: list[Condition] = Field(default_factory=list)

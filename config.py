@@ -1,0 +1,53 @@
+"""One pydantic base for every typed config and request in mosaicrec.
+
+Unknown fields are rejected, and invalid values surface as this package's own errors
+(:class:`~mosaicrec.errors.ConfigError` for configs, :class:`~mosaicrec.errors.RequestError`
+for requests) rather than pydantic's ``ValidationError``, so callers catch one error root.
+Messages are built from the error list, never from the input, so secrets (API keys) stay out.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mosaicrec.errors import ConfigError, MosaicError
+
+__all__ = ["StrictModel", "describe_validation_error"]
+
+
+def describe_validation_error(name: str, exc: ValidationError) -> str:
+    problems = "; ".join(
+        (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "")
+        + e["msg"].removeprefix("Value error, ")
+        for e in exc.errors()
+    )
+    return f"invalid {name}: {problems}"
+
+
+class StrictModel(BaseModel):
+    """``extra="forbid"``; validation failures raise ``invalid_error`` with a readable message."""
+
+    model_config = ConfigDict(extra="forbid")
+    invalid_error: ClassVar[type[MosaicError]] = ConfigError
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise self.invalid_error(describe_validation_error(type(self).__name__, exc)) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise cls.invalid_error(describe_validation_error(cls.__name__, exc)) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except ValidationError as exc:
+            raise cls.invalid_error(describe_validation_error(cls.__name__, exc)) from None
