@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from mosaicrec.encoders.base import TorchEncoder
-from mosaicrec.encoders.loading import missing_weights, seeded
+from mosaicrec.encoders.loading import can_download, missing_weights, seeded
 from mosaicrec.encoders.media import load_image
 from mosaicrec.encoders.registry import EncoderSpec
 from mosaicrec.encoders.text import check_text
@@ -135,8 +135,10 @@ def _pretrained_clip(spec: EncoderSpec) -> tuple[Any, Any, Any]:
         name, pretrained = f"local-dir:{spec.model}", None
         kwargs["require_pretrained"] = True
     elif spec.model.startswith("hf-hub:"):
-        if not spec.allow_download:
-            raise missing_weights(what, spec.model, " (downloads are disabled)")
+        if not can_download(spec.allow_download):
+            raise missing_weights(
+                what, spec.model, " (downloads are disabled or the hub is unreachable)"
+            )
         name, pretrained = spec.model, None
         kwargs["require_pretrained"] = True
     else:
@@ -166,11 +168,11 @@ def _pretrained_clip(spec: EncoderSpec) -> tuple[Any, Any, Any]:
                 # Load the cached file directly (no network round trip), with the tag's settings.
                 pretrained = cached
                 kwargs.update(_tag_options(tag_cfg))
-            elif not spec.allow_download:
+            elif not can_download(spec.allow_download):
                 raise missing_weights(
                     what,
                     f"{spec.model} / {spec.pretrained}",
-                    " (not in the cache; downloads are disabled)",
+                    " (not in the cache; downloads are disabled or the hub is unreachable)",
                 )
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(

@@ -9,7 +9,14 @@ from typing import Any, TypeVar
 
 from mosaicrec.errors import ModelNotAvailableError
 
-__all__ = ["seeded", "load_pretrained", "missing_weights", "packaged_minilm_dir"]
+__all__ = [
+    "seeded",
+    "load_pretrained",
+    "missing_weights",
+    "packaged_minilm_dir",
+    "can_download",
+    "hub_reachable",
+]
 
 T = TypeVar("T")
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -23,6 +30,29 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the model hub (``HF_ENDPOINT``, default huggingface.co) answers a TCP connect.
+
+    Probed before any download so that an offline machine fails in milliseconds with our
+    message, instead of after a minute of the hub client's retries.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def can_download(allow_download: bool) -> bool:
+    """Downloads are attempted only when allowed by config and the hub is reachable."""
+    return allow_download and hub_reachable()
 
 
 def packaged_minilm_dir() -> str | None:
@@ -65,7 +95,7 @@ def load_pretrained(
     elif model == MINILM_ID and packaged_minilm_dir():
         source, local_only = packaged_minilm_dir(), True
     else:
-        source, local_only = model, not allow_download
+        source, local_only = model, not can_download(allow_download)
     try:
         return loader(source, local_files_only=local_only, cache_dir=cache_dir, **kwargs)
     except Exception as err:  # the libraries raise OSError, ValueError, HTTP errors, ...
