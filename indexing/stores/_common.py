@@ -103,6 +103,26 @@ def check_limit(limit: int) -> None:
         raise RequestError(f"limit must be a positive integer, got {limit!r}")
 
 
+def recommend_examples(
+    positive: Sequence[Any],
+    negative: Sequence[Any],
+    using: str,
+    schema: CollectionSchema,
+    strategy: str,
+    strategies: dict[str, Any],
+) -> tuple[list[list[float]], list[list[float]], Any]:
+    """Validated example vectors and the backend's strategy object for a recommend query."""
+    if not positive:
+        raise RequestError("recommend needs at least one positive example")
+    if strategy not in strategies:
+        raise RequestError(f"unknown strategy {strategy!r}; use one of {sorted(strategies)}")
+    return (
+        [query_vector(v, using, schema) for v in positive],
+        [query_vector(v, using, schema) for v in negative],
+        strategies[strategy],
+    )
+
+
 def check_mmr(diversity: float, candidates_limit: int, limit: int) -> None:
     check_limit(limit)
     if not 0.0 <= diversity <= 1.0:

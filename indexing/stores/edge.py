@@ -226,19 +226,15 @@ class EdgeStore(VectorStore):
     ) -> list[Hit]:
         import qdrant_edge as qe
 
-        if not positive:
-            raise RequestError("recommend needs at least one positive example")
         kinds = {
             "best_score": qe.Query.RecommendBestScore,
             "sum_scores": qe.Query.RecommendSumScores,
         }
-        if strategy not in kinds:
-            raise RequestError(f"unknown strategy {strategy!r}; use one of {sorted(kinds)}")
-        examples = qe.RecommendQuery(
-            positives=[common.query_vector(v, using, self.schema) for v in positive],
-            negatives=[common.query_vector(v, using, self.schema) for v in negative],
+        pos, neg, kind = common.recommend_examples(
+            positive, negative, using, self.schema, strategy, kinds
         )
-        return self._query(kinds[strategy](examples, using=using), limit, filter, exclude_ids)
+        examples = qe.RecommendQuery(positives=pos, negatives=neg)
+        return self._query(kind(examples, using=using), limit, filter, exclude_ids)
 
     def mmr(
         self,

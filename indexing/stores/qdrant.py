@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from mosaicrec.errors import MosaicError, RequestError, StoreError
+from mosaicrec.errors import MosaicError, StoreError
 from mosaicrec.indexing.stores import _common as common
 from mosaicrec.indexing.stores.base import (
     CollectionSchema,
@@ -160,20 +160,15 @@ class QdrantStore(VectorStore):
     ) -> list[Hit]:
         from qdrant_client import models
 
-        if not positive:
-            raise RequestError("recommend needs at least one positive example")
         strategies = {
             "best_score": models.RecommendStrategy.BEST_SCORE,
             "sum_scores": models.RecommendStrategy.SUM_SCORES,
         }
-        if strategy not in strategies:
-            raise RequestError(f"unknown strategy {strategy!r}; use one of {sorted(strategies)}")
+        pos, neg, kind = common.recommend_examples(
+            positive, negative, using, self.schema, strategy, strategies
+        )
         query = models.RecommendQuery(
-            recommend=models.RecommendInput(
-                positive=[common.query_vector(v, using, self.schema) for v in positive],
-                negative=[common.query_vector(v, using, self.schema) for v in negative],
-                strategy=strategies[strategy],
-            )
+            recommend=models.RecommendInput(positive=pos, negative=neg, strategy=kind)
         )
         params = models.SearchParams(hnsw_ef=self.config.hnsw_ef)
         return self._query(query, using, limit, filter, exclude_ids, params)
