@@ -197,12 +197,7 @@ def synthetic(n: int, args: argparse.Namespace, workdir: Path, out: dict, rec: R
         }
     else:
         rec.step(f"{name}: qdrant-client local mode")
-        # ":memory:": local mode on a path writes every point to SQLite (~200 points/s here)
-        with open_store(StoreConfig(backend="qdrant", path=":memory:"), SCHEMA) as store:
-            local = load(store, x)
-            local["query"] = measure(store, queries[: args.local_queries], truth)
-            local["filtered_10pct"] = measure(store, queries[:10], truth_f, flt=flt)
-        out["qdrant_local"] = local
+        out["qdrant_local"] = qdrant_local(x, queries, truth, truth_f, args.local_queries)
 
     rec.step(f"{name}: Edge upsert")
     edge: dict[str, Any] = {}
@@ -225,6 +220,36 @@ def synthetic(n: int, args: argparse.Namespace, workdir: Path, out: dict, rec: R
             str(ef): measure(store, queries, truth_f, ef=ef, flt=flt) for ef in (64, 100)
         }
     shutil.rmtree(workdir / f"edge-{n}", ignore_errors=True)
+
+
+def qdrant_local(
+    x: np.ndarray, queries: np.ndarray, truth: np.ndarray, truth_f: np.ndarray, n_queries: int
+) -> dict[str, Any]:
+    """qdrant-client local mode: upsert throughput, plain and filtered query latency."""
+    flt = Filter(must=[Condition(field="genre", match="g3")])
+    # ":memory:": local mode on a path writes every point to SQLite (~200 points/s here)
+    with open_store(StoreConfig(backend="qdrant", path=":memory:"), SCHEMA) as store:
+        local = load(store, x)
+        local["query"] = measure(store, queries[:n_queries], truth)
+        local["filtered_10pct"] = measure(store, queries[:5], truth_f, flt=flt)
+    return local
+
+
+def remeasure_qdrant_local(args: argparse.Namespace) -> None:
+    """Measure only qdrant-client local mode into the existing result file (few queries)."""
+    path = RESULTS_DIR / f"{args.name}.json"
+    result = json.loads(path.read_text())
+    figures = result["figures"]
+    for n in args.sizes:
+        x, queries = synthetic_data(n, args)
+        mask = np.array([genre(i) == "g3" for i in range(n)])
+        truth, truth_f = exact_topk(x, queries), exact_topk(x, queries, mask)
+        local = qdrant_local(x, queries, truth, truth_f, args.local_queries)
+        local["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        figures.setdefault(f"synthetic_{n}", {})["qdrant_local"] = local
+        del x, queries
+        gc.collect()
+    write_result(args.name, result["settings"], figures)
 
 
 def real_texts() -> list[str]:
@@ -286,7 +311,8 @@ def run_store(args: argparse.Namespace) -> None:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="mosaicrec-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items()
-                if k not in ("workdir", "mark_stopped", "merge", "name", "numpy_only")}
+                if k not in ("workdir", "mark_stopped", "merge", "name", "numpy_only",
+                             "qdrant_local_only")}
     settings.update(top_k=K, filter="genre == g3 (10% of points, keyword payload index)",
                     cpu_affinity=sorted(os.sched_getaffinity(0)),
                     edge_hnsw="m=16, ef_construct=100 (StoreConfig defaults)",
@@ -375,11 +401,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="keep the stages already in the result file that this run skips")
     parser.add_argument("--numpy-only", action="store_true",
                         help="only re-measure the numpy baseline into the existing result file")
+    parser.add_argument("--qdrant-local-only", action="store_true",
+                        help="only measure qdrant-client local mode into the existing result file")
     parser.add_argument("--mark-stopped", metavar="REASON",
                         help="only record in the result file that its run was stopped, and why")
     args = parser.parse_args(argv)
     if args.numpy_only:
         remeasure_numpy(args)
+        return
+    if args.qdrant_local_only:
+        remeasure_qdrant_local(args)
         return
     if args.mark_stopped:
         mark_stopped(args.name, args.mark_stopped)
