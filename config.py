@@ -8,6 +8,8 @@ Messages are built from the error list, never from the input, so secrets (API ke
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -33,21 +35,23 @@ class StrictModel(BaseModel):
     invalid_error: ClassVar[type[MosaicError]] = ConfigError
 
     def __init__(self, **data: Any) -> None:
-        try:
+        with _reraise(type(self)):
             super().__init__(**data)
-        except ValidationError as exc:
-            raise self.invalid_error(describe_validation_error(type(self).__name__, exc)) from None
 
     @classmethod
     def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
+        with _reraise(cls):
             return super().model_validate(obj, *args, **kwargs)
-        except ValidationError as exc:
-            raise cls.invalid_error(describe_validation_error(cls.__name__, exc)) from None
 
     @classmethod
     def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
+        with _reraise(cls):
             return super().model_validate_json(json_data, *args, **kwargs)
-        except ValidationError as exc:
-            raise cls.invalid_error(describe_validation_error(cls.__name__, exc)) from None
+
+
+@contextlib.contextmanager
+def _reraise(model: type[StrictModel]) -> Iterator[None]:
+    try:
+        yield
+    except ValidationError as exc:
+        raise model.invalid_error(describe_validation_error(model.__name__, exc)) from None

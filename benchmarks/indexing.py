@@ -235,23 +235,6 @@ def qdrant_local(
     return local
 
 
-def remeasure_qdrant_local(args: argparse.Namespace) -> None:
-    """Measure only qdrant-client local mode into the existing result file (few queries)."""
-    path = RESULTS_DIR / f"{args.name}.json"
-    result = json.loads(path.read_text())
-    figures = result["figures"]
-    for n in args.sizes:
-        x, queries = synthetic_data(n, args)
-        mask = np.array([genre(i) == "g3" for i in range(n)])
-        truth, truth_f = exact_topk(x, queries), exact_topk(x, queries, mask)
-        local = qdrant_local(x, queries, truth, truth_f, args.local_queries)
-        local["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        figures.setdefault(f"synthetic_{n}", {})["qdrant_local"] = local
-        del x, queries
-        gc.collect()
-    write_result(args.name, result["settings"], figures)
-
-
 def real_texts() -> list[str]:
     import pandas as pd
 
@@ -349,16 +332,22 @@ def run_store(args: argparse.Namespace) -> None:
     write_result(args.name, settings, figures)
 
 
-def remeasure_numpy(args: argparse.Namespace) -> None:
-    """Re-measure only the exact numpy baseline of the synthetic stages in the result file."""
+def remeasure(args: argparse.Namespace, key: str) -> None:
+    """Re-measure one baseline (``numpy_exact`` or ``qdrant_local``) of the synthetic stages
+    into the existing result file, on the same seeded data, leaving the rest as measured."""
     path = RESULTS_DIR / f"{args.name}.json"
     result = json.loads(path.read_text())
     figures = result["figures"]
     for n in args.sizes:
         x, queries = synthetic_data(n, args)
-        measured = numpy_exact(x, queries[: args.numpy_queries])
+        if key == "numpy_exact":
+            measured = numpy_exact(x, queries[: args.numpy_queries])
+        else:
+            mask = np.array([genre(i) == "g3" for i in range(n)])
+            truth, truth_f = exact_topk(x, queries), exact_topk(x, queries, mask)
+            measured = qdrant_local(x, queries, truth, truth_f, args.local_queries)
         measured["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        figures.setdefault(f"synthetic_{n}", {})["numpy_exact"] = measured
+        figures.setdefault(f"synthetic_{n}", {})[key] = measured
         del x, queries
         gc.collect()
     write_result(args.name, result["settings"], figures)
@@ -406,11 +395,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mark-stopped", metavar="REASON",
                         help="only record in the result file that its run was stopped, and why")
     args = parser.parse_args(argv)
-    if args.numpy_only:
-        remeasure_numpy(args)
-        return
-    if args.qdrant_local_only:
-        remeasure_qdrant_local(args)
+    if args.numpy_only or args.qdrant_local_only:
+        remeasure(args, "numpy_exact" if args.numpy_only else "qdrant_local")
         return
     if args.mark_stopped:
         mark_stopped(args.name, args.mark_stopped)

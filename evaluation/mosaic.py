@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ConfigDict, Field
 
+from mosaicrec.engine.stages import mmr_select
 from mosaicrec.errors import ConfigError
 from mosaicrec.evaluation._config import StrictConfig
 from mosaicrec.evaluation.baselines import ALS, EASE, ALSConfig, EASEConfig, _require_fit
@@ -65,18 +66,8 @@ def mmr_rerank(
     rel = s[cand]
     span = rel.max() - rel.min()
     rel = (rel - rel.min()) / span if span > 0 else np.zeros_like(rel)
-    unit = vectors[cand] / np.maximum(np.linalg.norm(vectors[cand], axis=1, keepdims=True), 1e-12)
-    sims = unit @ unit.T
-    picked: list[int] = []
-    max_sim = np.full(n_cand, -np.inf)
-    free = np.ones(n_cand, dtype=bool)
-    for _ in range(min(depth, n_cand)):
-        penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
-        value = np.where(free, (1 - diversity) * rel - diversity * penalty, -np.inf)
-        j = int(np.argmax(value))
-        picked.append(j)
-        free[j] = False
-        max_sim = np.maximum(max_sim, sims[j])
+    # the engine's own MMR, so the evaluated reranking is the one served
+    picked = mmr_select(rel, vectors[cand], min(depth, n_cand), diversity)
     out = np.asarray(scores, dtype=np.float64).copy()
     top = np.nanmax(np.where(np.isfinite(out), out, np.nan)) if np.isfinite(out).any() else 0.0
     for rank, j in enumerate(picked):
