@@ -7,21 +7,24 @@ Both backends validate a batch the same way, turn numpy into plain lists the sam
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
-from mosaicrec.errors import InputError, RequestError
+from mosaicrec.errors import InputError, RequestError, SchemaMismatchError, UnknownItemError
 from mosaicrec.indexing.stores.base import (
     ID_FIELD,
+    VECTOR_NAME,
     CollectionSchema,
     Condition,
     Filter,
     Hit,
+    PayloadType,
     Point,
     Record,
+    VectorSpace,
     point_id,
 )
 
@@ -75,12 +78,119 @@ def _check_vector(name: str, vec: Any, schema: CollectionSchema, *, item: object
         )
     if not np.all(np.isfinite(arr)):
         raise InputError(f"vector {name!r} contains NaN or infinity", item=item)
+    if space.distance == "dot":
+        return arr.tolist()  # the norm of a learned vector is part of its score: keep it
     norm = float(np.linalg.norm(arr))
     if norm == 0.0:
         raise InputError(f"vector {name!r} is all zeros (no cosine direction)", item=item)
     # Stored unit-length: cosine is scale-free, and qdrant-client's local mode otherwise reads
     # back raw vectors after a reopen but unit ones before it.
     return (arr / norm).tolist()  # tolist() is ~2x faster through both bindings than ndarray
+
+
+def prepare_update(
+    name: str, ids: Sequence[str], vectors: Any, schema: CollectionSchema
+) -> list[tuple[str, list[float]]]:
+    """(point id, vector) pairs for ``update_vectors``, every row checked before any write."""
+    if name not in schema.vectors:
+        raise RequestError(f"unknown vector {name!r}; the collection has {sorted(schema.vectors)}")
+    check_ids(ids)
+    try:
+        arr = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise RequestError(f"vectors for {name!r} are not a numeric matrix: {exc}") from None
+    if not len(ids) and not arr.size:
+        return []  # nothing to write, whatever shape the empty input has
+    if arr.ndim != 2 or arr.shape[0] != len(ids):
+        raise RequestError(
+            f"vectors for {name!r} have shape {arr.shape}, expected ({len(ids)}, "
+            f"{schema.vectors[name].dim}): one row per id"
+        )
+    rows = zip(ids, arr, strict=True)
+    return [(point_id(i), _check_vector(name, row, schema, item=i)) for i, row in rows]
+
+
+def check_ids(ids: Sequence[str]) -> None:
+    if isinstance(ids, str):
+        raise RequestError("ids must be a sequence of catalogue ids, not one string")
+    for pos, item in enumerate(ids):
+        if not isinstance(item, str) or not item:
+            raise InputError(f"id must be a non-empty string, got {item!r}", item=pos)
+
+
+def prepare_payload(ids: Sequence[str], payload: Any) -> dict[str, Any]:
+    """The JSON form of a ``set_payload`` payload; the catalogue id field is not for setting."""
+    check_ids(ids)
+    if not isinstance(payload, dict):
+        raise RequestError(f"payload must be a dict, got {type(payload).__name__}")
+    if ID_FIELD in payload:
+        raise RequestError(f"payload field {ID_FIELD!r} is reserved for the catalogue id")
+    return to_json(dict(payload))
+
+
+def require_stored(
+    ids: Sequence[str], step: int, stored: Callable[[list[str]], Iterable[Any]], where: str
+) -> None:
+    """``UnknownItemError`` for the first id not stored. ``stored(pids)`` returns the point ids
+    it finds (a retrieve without payload or vectors), so the check reads no data."""
+    for batch in batches(list(dict.fromkeys(ids)), step):
+        found = {str(pid) for pid in stored([point_id(i) for i in batch])}
+        for item in batch:
+            if point_id(item) not in found:
+                raise UnknownItemError(item, f"collection {where}")
+
+
+def batches(items: Sequence[Any], step: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), step):
+        yield items[start:start + step]
+
+
+def check_space_name(name: Any) -> None:
+    if not isinstance(name, str) or not VECTOR_NAME.fullmatch(name):
+        raise RequestError(f"vector name {name!r} must match {VECTOR_NAME.pattern}")
+
+
+def with_space(schema: CollectionSchema, name: str, space: Any) -> CollectionSchema | None:
+    """The schema with ``space`` under ``name``; None when it is already there as defined."""
+    check_space_name(name)
+    if not isinstance(space, VectorSpace):
+        raise RequestError(f"space must be a VectorSpace, got {type(space).__name__}")
+    if schema.vectors.get(name) == space:
+        return None
+    added = schema.added_vectors if name in schema.vectors else [*schema.added_vectors, name]
+    return schema.model_copy(
+        update={"vectors": {**schema.vectors, name: space}, "added_vectors": sorted(added)}
+    )
+
+
+def without_space(schema: CollectionSchema, name: str) -> CollectionSchema | None:
+    """The schema without ``name``; None when it has no such space."""
+    check_space_name(name)
+    if name not in schema.vectors:
+        return None
+    if len(schema.vectors) == 1:
+        raise RequestError(f"cannot drop {name!r}: it is the collection's only vector space")
+    vectors = {k: v for k, v in schema.vectors.items() if k != name}
+    added = [n for n in schema.added_vectors if n != name]
+    return schema.model_copy(update={"vectors": vectors, "added_vectors": added})
+
+
+def with_index(
+    schema: CollectionSchema, field: Any, kind: Any, where: str
+) -> CollectionSchema | None:
+    """The schema with a payload index on ``field``; None when it already has that one."""
+    if not isinstance(field, str) or not field:
+        raise RequestError(f"payload index field must be a non-empty string, got {field!r}")
+    if kind not in get_args(PayloadType):
+        raise RequestError(f"payload index type {kind!r} is not one of {get_args(PayloadType)}")
+    have = schema.payload_indexes.get(field)
+    if have == kind:
+        return None
+    if have is not None:
+        raise SchemaMismatchError(
+            f"collection {where} indexes {field!r} as {have}, requested {kind}"
+        )
+    return schema.model_copy(update={"payload_indexes": {**schema.payload_indexes, field: kind}})
 
 
 def query_vector(vector: Any, using: str, schema: CollectionSchema) -> list[float]:
@@ -170,11 +280,13 @@ def build_filter(
     leaf: Callable[[Condition], Any],
     has_id: Callable[[list[str]], Any],
     combine: Callable[[list[Any], list[Any], list[Any]], Any],
+    vectors: Collection[str],
 ) -> Any | None:
     """Translate a :class:`Filter` plus excluded catalogue ids with backend constructors.
 
-    ``leaf`` builds one field condition (after :func:`check_condition`), ``has_id`` a has-id
-    condition over point ids, ``combine(must, must_not, should)`` the backend's filter.
+    ``leaf`` builds one field or has-vector condition (after :func:`check_condition`),
+    ``has_id`` a has-id condition over point ids, ``combine(must, must_not, should)`` the
+    backend's filter. ``vectors`` are the collection's vector names, for ``has_vector``.
     """
     excluded = [point_id(i) for i in exclude_ids]
     if flt is None and not excluded:
@@ -182,6 +294,11 @@ def build_filter(
     flt = flt or Filter()
     for cond in (*flt.must, *flt.must_not, *flt.should):
         check_condition(cond)
+        if cond.has_vector is not None and cond.has_vector not in vectors:
+            # backends differ on unknown names (empty result or error): refuse it here
+            raise RequestError(
+                f"has_vector {cond.has_vector!r}: the collection has {sorted(vectors)}"
+            )
     must = [leaf(c) for c in flt.must]
     must_not = [leaf(c) for c in flt.must_not]
     should = [leaf(c) for c in flt.should]
@@ -192,6 +309,8 @@ def build_filter(
 
 def check_condition(cond: Condition) -> None:
     """Exactly one of match / any / a range (range bounds may be combined)."""
+    if cond.has_vector is not None:
+        return  # its shape is checked when the Condition is built
     kinds = [
         cond.match is not None,
         cond.any is not None,
@@ -206,9 +325,17 @@ def check_condition(cond: Condition) -> None:
 
 
 def filter_fields(flt: Filter | None) -> set[str]:
+    """Payload fields a filter reads (not ``has_vector`` names)."""
     if flt is None:
         return set()
-    return {c.field for c in (*flt.must, *flt.must_not, *flt.should)}
+    return {c.field for c in (*flt.must, *flt.must_not, *flt.should) if c.field is not None}
+
+
+def filter_vectors(flt: Filter | None) -> set[str]:
+    """Vector names a filter tests with ``has_vector``."""
+    if flt is None:
+        return set()
+    return {c.has_vector for c in (*flt.must, *flt.must_not, *flt.should) if c.has_vector}
 
 
 def to_hit(payload: dict[str, Any] | None, score: float) -> Hit:
@@ -227,8 +354,6 @@ def merge_schema(requested: CollectionSchema, stored: CollectionSchema, where: s
 
     A payload index whose type differs from the stored one is a ``SchemaMismatchError``.
     """
-    from mosaicrec.errors import SchemaMismatchError
-
     requested.check_compatible(stored, where)
     clashes = [
         f"{f}: collection has {stored.payload_indexes[f]}, requested {t}"

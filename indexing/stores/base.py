@@ -7,6 +7,7 @@ store maps them to stable Qdrant point ids (uuid5) and back.
 
 from __future__ import annotations
 
+import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from mosaicrec.config import StrictModel
 from mosaicrec.errors import RequestError, SchemaMismatchError
@@ -27,6 +28,7 @@ __all__ = [
     "Filter",
     "Hit",
     "Point",
+    "PayloadType",
     "Record",
     "VectorSpace",
     "VectorStore",
@@ -37,6 +39,8 @@ __all__ = [
 ID_NAMESPACE = uuid.UUID("6f1f6c2e-8d53-5b8a-9a43-3c1d7e0b2f55")
 ID_FIELD = "item_id"  # payload field holding the catalogue id
 PayloadType = Literal["keyword", "integer", "float", "bool", "text"]
+Distance = Literal["cosine", "dot"]
+VECTOR_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # names of spaces added to a live collection
 
 
 def point_id(item_id: str) -> str:
@@ -45,11 +49,17 @@ def point_id(item_id: str) -> str:
 
 
 class VectorSpace(StrictModel):
-    """One named vector: its width and the encoder (or fusion) that produces it."""
+    """One named vector: its width, the encoder (or model) that produces it, how it is scored.
+
+    ``cosine`` spaces are stored unit-length and refuse zero vectors; ``dot`` spaces (learned
+    item vectors, whose norm carries meaning) are stored as given and scored by inner product.
+    Schemas written before ``distance`` existed load as cosine.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     dim: int = Field(gt=0)
     encoder: str
+    distance: Distance = "cosine"
 
 
 class CollectionSchema(StrictModel):
@@ -60,6 +70,9 @@ class CollectionSchema(StrictModel):
     payload_indexes: dict[str, PayloadType] = Field(default_factory=dict)
     # The encoder profile that built the collection, so readers can rebuild its query encoders.
     profile: dict[str, Any] | None = None
+    # Spaces added to the live collection (``add_vector_space``): a requested schema may leave
+    # them out, so the indexer can still open a collection a recommender has added vectors to.
+    added_vectors: list[str] = Field(default_factory=list)
     format_version: int = 1
 
     def check_compatible(self, stored: CollectionSchema, where: str) -> None:
@@ -67,6 +80,8 @@ class CollectionSchema(StrictModel):
         diffs = []
         for name in sorted(set(self.vectors) | set(stored.vectors)):
             want, have = self.vectors.get(name), stored.vectors.get(name)
+            if want is None and name in stored.added_vectors:
+                continue
             if want != have:
                 diffs.append(
                     f"{name}: collection has {_describe(have)}, requested {_describe(want)}"
@@ -79,22 +94,43 @@ class CollectionSchema(StrictModel):
 
 
 def _describe(space: VectorSpace | None) -> str:
-    return "no such vector" if space is None else f"{space.encoder} (dim {space.dim})"
+    if space is None:
+        return "no such vector"
+    kind = "" if space.distance == "cosine" else f", {space.distance}"
+    return f"{space.encoder} (dim {space.dim}{kind})"
 
 
 class Condition(StrictModel):
-    """One payload condition: exactly one of ``match``, ``any`` or a range bound."""
+    """One condition: on a payload ``field`` (exactly one of ``match``, ``any`` or range bounds,
+    checked when the filter is used) or, alone, ``has_vector`` (the point has that named vector,
+    e.g. only items a behaviour model has a vector for)."""
 
     invalid_error = RequestError
 
     model_config = ConfigDict(extra="forbid")
-    field: str
+    field: str | None = None
     match: str | int | bool | None = None
     any: list[str | int] | None = None
     gte: float | None = None
     gt: float | None = None
     lte: float | None = None
     lt: float | None = None
+    has_vector: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Condition:
+        if self.has_vector is None:
+            if self.field is None:
+                raise ValueError("a condition needs a payload field or has_vector")
+            return self
+        values = (self.match, self.any, self.gte, self.gt, self.lte, self.lt)
+        if self.field is not None or any(v is not None for v in values):
+            raise ValueError(
+                "has_vector stands alone: no field, match, any or range in the same condition"
+            )
+        if not VECTOR_NAME.fullmatch(self.has_vector):
+            raise ValueError(f"has_vector must match {VECTOR_NAME.pattern}")
+        return self
 
 
 class Filter(StrictModel):
@@ -128,7 +164,7 @@ class Record:
 
 @dataclass
 class Hit:
-    """One search result: catalogue id, score (cosine, higher is closer), payload."""
+    """One search result: catalogue id, score (cosine or inner product, higher is closer)."""
 
     id: str
     score: float
@@ -148,6 +184,31 @@ class VectorStore(ABC):
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> None:
         """Remove points; unknown ids are ignored."""
+
+    @abstractmethod
+    def update_vectors(self, name: str, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Set one named vector (row ``i`` for ``ids[i]``) on stored points, leaving their other
+        vectors and payload alone. The whole batch is checked (``InputError`` naming the item,
+        ``UnknownItemError`` for the first id not stored) before anything is written."""
+
+    @abstractmethod
+    def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        """Merge ``payload`` into stored points' payloads (``UnknownItemError`` before any write
+        when an id is not stored; ``item_id`` is reserved)."""
+
+    @abstractmethod
+    def add_vector_space(self, name: str, space: VectorSpace) -> bool:
+        """Add a named vector to the live collection and record it in the schema. False when it
+        already exists as defined; a different definition drops the old vectors and replaces it."""
+
+    @abstractmethod
+    def drop_vector_space(self, name: str) -> bool:
+        """Remove a named vector and all its vectors; False when there is none."""
+
+    @abstractmethod
+    def add_payload_index(self, field: str, kind: PayloadType) -> bool:
+        """Index a payload field of the live collection and record it; False when it already is.
+        Another type for an indexed field is a ``SchemaMismatchError``."""
 
     @abstractmethod
     def retrieve(

@@ -4,11 +4,15 @@ The schema is recorded in the collection's own metadata (``metadata["mosaicrec_s
 supported by qdrant-client 1.20 in local mode and on the server), so it travels with the
 collection and is checked on every open. Local mode (``":memory:"`` or a directory) searches by
 brute force and ignores payload indexes; it is how tests exercise the server code path.
+
+Every client call after opening runs under ``_errors``: whatever the client raises (a dead
+server, a refused request, local mode's ``ValueError``/``KeyError``) becomes a ``StoreError``
+naming the action and the collection; mosaicrec's own errors pass through unchanged.
 """
 
 from __future__ import annotations
 
-import warnings
+import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,13 +20,15 @@ import numpy as np
 
 from mosaicrec.errors import MosaicError, StoreError
 from mosaicrec.indexing.stores import _common as common
+from mosaicrec.indexing.stores import _qdrant_helpers as helpers
 from mosaicrec.indexing.stores.base import (
     CollectionSchema,
-    Condition,
     Filter,
     Hit,
+    PayloadType,
     Point,
     Record,
+    VectorSpace,
     VectorStore,
     point_id,
 )
@@ -31,14 +37,6 @@ if TYPE_CHECKING:
     from qdrant_client import QdrantClient
 
     from mosaicrec.indexing.stores import StoreConfig
-
-_PAYLOAD_TYPES = {
-    "keyword": "KEYWORD",
-    "integer": "INTEGER",
-    "float": "FLOAT",
-    "bool": "BOOL",
-    "text": "TEXT",
-}
 
 
 class QdrantStore(VectorStore):
@@ -56,10 +54,10 @@ class QdrantStore(VectorStore):
     def open(
         cls, config: StoreConfig, schema: CollectionSchema | None, *, create: bool = True
     ) -> QdrantStore:
-        client = _connect(config)
+        client = helpers.connect(config)
         try:
             if client.collection_exists(config.collection):
-                stored = _stored_schema(client, config)
+                stored = helpers.stored_schema(client, config)
                 if schema is not None:
                     added = common.merge_schema(schema, stored, config.where)
                     if added:
@@ -67,7 +65,7 @@ class QdrantStore(VectorStore):
                             update={"payload_indexes": {**stored.payload_indexes,
                                                         **schema.payload_indexes}}
                         )
-                        _create_indexes(client, config.collection, stored, added)
+                        helpers.create_indexes(client, config.collection, stored, added)
                         client.update_collection(
                             config.collection,
                             metadata={common.SCHEMA_KEY: stored.model_dump(mode="json")},
@@ -79,7 +77,7 @@ class QdrantStore(VectorStore):
                 )
             if not create:
                 raise StoreError(f"collection {config.where} does not exist")
-            _create_collection(client, config, schema)
+            helpers.create_collection(client, config, schema)
             return cls(client, config, schema)
         except MosaicError:
             client.close()
@@ -95,23 +93,104 @@ class QdrantStore(VectorStore):
 
         prepared = common.prepare_points(points, self.schema)  # raises before any write
         client = self._handle()
-        step = self.config.upsert_batch
-        for start in range(0, len(prepared), step):
-            client.upsert(
-                self.name,
-                points=[
-                    models.PointStruct(id=p.pid, vector=p.vectors, payload=p.payload)
-                    for p in prepared[start:start + step]
-                ],
-                wait=True,
-            )
+        with self._errors("upsert"):
+            for batch in common.batches(prepared, self.config.upsert_batch):
+                client.upsert(
+                    self.name,
+                    points=[
+                        models.PointStruct(id=p.pid, vector=p.vectors, payload=p.payload)
+                        for p in batch
+                    ],
+                    wait=True,
+                )
 
     def delete(self, ids: Sequence[str]) -> None:
         from qdrant_client import models
 
         if ids:
             pids = [point_id(i) for i in ids]
-            self._handle().delete(self.name, models.PointIdsList(points=pids), wait=True)
+            with self._errors("delete"):
+                self._handle().delete(self.name, models.PointIdsList(points=pids), wait=True)
+
+    def update_vectors(self, name: str, ids: Sequence[str], vectors: np.ndarray) -> None:
+        from qdrant_client import models
+
+        prepared = common.prepare_update(name, ids, vectors, self.schema)  # raises before writes
+        self._require_stored(ids)  # the client writes the ids before a missing one, then fails
+        client = self._handle()
+        with self._errors(f"update vectors {name!r}"):
+            for batch in common.batches(prepared, self.config.upsert_batch):
+                client.update_vectors(
+                    self.name,
+                    points=[models.PointVectors(id=pid, vector={name: v}) for pid, v in batch],
+                    wait=True,
+                )
+
+    def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        values = common.prepare_payload(ids, payload)
+        if not ids or not values:
+            return
+        self._require_stored(ids)
+        client = self._handle()
+        pids = [point_id(i) for i in dict.fromkeys(ids)]
+        with self._errors("set payload"):
+            for batch in common.batches(pids, self.config.upsert_batch):
+                client.set_payload(self.name, payload=values, points=list(batch), wait=True)
+
+    def _require_stored(self, ids: Sequence[str]) -> None:
+        client = self._handle()
+
+        def stored(pids: list[str]) -> list[Any]:
+            with self._errors("look up ids"):
+                found = client.retrieve(self.name, pids, with_payload=False, with_vectors=False)
+            return [r.id for r in found]
+
+        common.require_stored(ids, self.config.upsert_batch, stored, self.config.where)
+
+    # ---- schema changes on a live collection ---------------------------------------------
+
+    def add_vector_space(self, name: str, space: VectorSpace) -> bool:
+        from qdrant_client import models
+
+        schema = common.with_space(self.schema, name, space)
+        if schema is None:
+            return False
+        client = self._handle()
+        config = models.DenseVectorNameConfig(
+            dense=models.DenseVectorConfig(size=space.dim, distance=helpers.distance(space))
+        )
+        with self._errors(f"add vector {name!r}"):
+            have = client.get_collection(self.name).config.params.vectors
+            if isinstance(have, dict) and name in have:  # an older definition, or unrecorded
+                client.delete_vector_name(self.name, name, wait=True)
+            client.create_vector_name(self.name, name, config, wait=True)
+        self._save(schema)  # after the vector exists: the schema never names a missing one
+        return True
+
+    def drop_vector_space(self, name: str) -> bool:
+        schema = common.without_space(self.schema, name)
+        if schema is None:
+            return False
+        client = self._handle()
+        self._save(schema)  # first: a failure leaves an unrecorded vector, which a re-add drops
+        with self._errors(f"drop vector {name!r}"):
+            client.delete_vector_name(self.name, name, wait=True)
+        return True
+
+    def add_payload_index(self, field: str, kind: PayloadType) -> bool:
+        schema = common.with_index(self.schema, field, kind, self.config.where)
+        if schema is None:
+            return False
+        with self._errors(f"create payload index {field!r}"):
+            helpers.create_indexes(self._handle(), self.name, schema, {field})
+        self._save(schema)
+        return True
+
+    def _save(self, schema: CollectionSchema) -> None:
+        metadata = {common.SCHEMA_KEY: schema.model_dump(mode="json")}
+        with self._errors("record the schema"):
+            self._handle().update_collection(self.name, metadata=metadata)
+        self.schema = schema
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -121,12 +200,13 @@ class QdrantStore(VectorStore):
         names = common.vector_names(vectors, self.schema)
         if not ids:
             return []
-        found = self._handle().retrieve(
-            self.name,
-            ids=[point_id(i) for i in ids],
-            with_payload=True,
-            with_vectors=names or False,
-        )
+        with self._errors("retrieve"):
+            found = self._handle().retrieve(
+                self.name,
+                ids=[point_id(i) for i in dict.fromkeys(ids)],
+                with_payload=True,
+                with_vectors=names or False,
+            )
         by_id = {r.id: r for r in (common.to_record(p.payload, p.vector) for p in found)}
         return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
 
@@ -206,19 +286,23 @@ class QdrantStore(VectorStore):
         common.check_limit(limit)
         if not self.config.url:
             params = None  # local mode is brute force and warns about any search params
-        response = self._handle().query_points(
-            self.name,
-            query=query,
-            using=using,
-            limit=limit,
-            query_filter=_filter(filter, exclude_ids),
-            search_params=params,
-            with_payload=True,
-        )
+        flt = self._filter(filter, exclude_ids)
+        with self._errors("query"):
+            response = self._handle().query_points(
+                self.name,
+                query=query,
+                using=using,
+                limit=limit,
+                query_filter=flt,
+                search_params=params,
+                with_payload=True,
+            )
         return [common.to_hit(p.payload, p.score) for p in response.points]
 
     def count(self, filter: Filter | None = None) -> int:
-        return self._handle().count(self.name, count_filter=_filter(filter, ()), exact=True).count
+        flt = self._filter(filter, ())
+        with self._errors("count"):
+            return self._handle().count(self.name, count_filter=flt, exact=True).count
 
     def iter_records(
         self, *, vectors: Sequence[str] | bool = False, batch_size: int = 1000
@@ -226,13 +310,14 @@ class QdrantStore(VectorStore):
         names = common.vector_names(vectors, self.schema)
         offset = None
         while True:
-            page, offset = self._handle().scroll(
-                self.name,
-                limit=batch_size,
-                offset=offset,
-                with_payload=True,
-                with_vectors=names or False,
-            )
+            with self._errors("scroll"):
+                page, offset = self._handle().scroll(
+                    self.name,
+                    limit=batch_size,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=names or False,
+                )
             for p in page:
                 yield common.to_record(p.payload, p.vector)
             if offset is None:
@@ -245,7 +330,8 @@ class QdrantStore(VectorStore):
         return False
 
     def info(self) -> dict[str, Any]:
-        info = self._handle().get_collection(self.name)
+        with self._errors("read collection info"):
+            info = self._handle().get_collection(self.name)
         return {
             "backend": "qdrant",
             "mode": "server" if self.config.url else "local",
@@ -259,100 +345,28 @@ class QdrantStore(VectorStore):
 
     def close(self) -> None:
         if self._client is not None:
-            self._client.close()
-            self._client = None
+            client, self._client = self._client, None
+            with self._errors("close"):
+                client.close()
 
     def _handle(self) -> QdrantClient:
         if self._client is None:
             raise StoreError(f"store for collection {self.config.where} is closed")
         return self._client
 
+    def _errors(self, action: str) -> contextlib.AbstractContextManager[None]:
+        return helpers.client_errors(f"{action} in collection {self.config.where}")
 
-# ---- module helpers ------------------------------------------------------------------------
+    def _filter(self, flt: Filter | None, exclude_ids: Sequence[str]) -> Any:
+        from qdrant_client import models
 
-
-def _connect(config: StoreConfig) -> QdrantClient:
-    from qdrant_client import QdrantClient
-
-    try:
-        if config.url:
-            return QdrantClient(url=config.url, api_key=config.api_key, timeout=config.timeout_s)
-        if config.path == ":memory:":
-            return QdrantClient(location=":memory:")
-        return QdrantClient(path=config.path)
-    except RuntimeError as exc:  # local mode: "already accessed by another instance"
-        raise StoreError(
-            f"cannot open {config.where}: {exc} Close the other store first."
-        ) from exc
-
-
-def _stored_schema(client: QdrantClient, config: StoreConfig) -> CollectionSchema:
-    metadata = client.get_collection(config.collection).config.metadata or {}
-    if common.SCHEMA_KEY not in metadata:
-        raise StoreError(
-            f"collection {config.where} exists but was not created by mosaicrec "
-            f"(no {common.SCHEMA_KEY!r} in its metadata); use another collection name"
+        return common.build_filter(
+            flt,
+            exclude_ids,
+            leaf=helpers.leaf,
+            has_id=lambda pids: models.HasIdCondition(has_id=pids),
+            combine=lambda must, must_not, should: models.Filter(
+                must=must or None, must_not=must_not or None, should=should or None
+            ),
+            vectors=self.schema.vectors,
         )
-    return CollectionSchema.model_validate(metadata[common.SCHEMA_KEY])
-
-
-def _create_collection(client: QdrantClient, config: StoreConfig, schema: CollectionSchema) -> None:
-    from qdrant_client import models
-
-    optimizers = None
-    if config.indexing_threshold_kb is not None:
-        optimizers = models.OptimizersConfigDiff(indexing_threshold=config.indexing_threshold_kb)
-    client.create_collection(
-        config.collection,
-        vectors_config={
-            name: models.VectorParams(size=space.dim, distance=models.Distance.COSINE)
-            for name, space in schema.vectors.items()
-        },
-        hnsw_config=models.HnswConfigDiff(
-            m=config.hnsw_m,
-            ef_construct=config.hnsw_ef_construct,
-            full_scan_threshold=config.full_scan_threshold_kb,
-            payload_m=config.payload_m,
-        ),
-        optimizers_config=optimizers,
-        metadata={common.SCHEMA_KEY: schema.model_dump(mode="json")},
-    )
-    _create_indexes(client, config.collection, schema, set(schema.payload_indexes))
-
-
-def _create_indexes(
-    client: QdrantClient, name: str, schema: CollectionSchema, fields: set[str]
-) -> None:
-    from qdrant_client import models
-
-    with warnings.catch_warnings():
-        # local mode warns that indexes have no effect there; it filters correctly regardless
-        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-        for field in sorted(fields):
-            kind = getattr(models.PayloadSchemaType, _PAYLOAD_TYPES[schema.payload_indexes[field]])
-            client.create_payload_index(name, field, field_schema=kind, wait=True)
-
-
-def _leaf(cond: Condition) -> Any:
-    from qdrant_client import models
-
-    if cond.match is not None:
-        return models.FieldCondition(key=cond.field, match=models.MatchValue(value=cond.match))
-    if cond.any is not None:
-        return models.FieldCondition(key=cond.field, match=models.MatchAny(any=cond.any))
-    rng = models.Range(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)
-    return models.FieldCondition(key=cond.field, range=rng)
-
-
-def _filter(flt: Filter | None, exclude_ids: Sequence[str]) -> Any:
-    from qdrant_client import models
-
-    return common.build_filter(
-        flt,
-        exclude_ids,
-        leaf=_leaf,
-        has_id=lambda pids: models.HasIdCondition(has_id=pids),
-        combine=lambda must, must_not, should: models.Filter(
-            must=must or None, must_not=must_not or None, should=should or None
-        ),
-    )
