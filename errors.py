@@ -17,10 +17,17 @@ __all__ = [
     "MediaDecodeError",
     "CatalogueError",
     "SchemaMismatchError",
+    "ModelMismatchError",
     "StoreError",
     "UnknownItemError",
     "UnknownUserError",
     "RequestError",
+    "PayloadTooLargeError",
+    "AuthError",
+    "UnauthenticatedError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "NotReadyError",
 ]
 
 
@@ -70,6 +77,10 @@ class SchemaMismatchError(StoreError):
     """A collection was opened with encoders or dimensions other than the ones it was built with."""
 
 
+class ModelMismatchError(MosaicError, ValueError):
+    """A trained model belongs to another collection or to a collection whose schema changed."""
+
+
 class UnknownItemError(MosaicError, KeyError):
     """An item id is not in the collection."""
 
@@ -94,3 +105,27 @@ class UnknownUserError(MosaicError, KeyError):
 
 class RequestError(MosaicError, ValueError):
     """A request is malformed or out of bounds (n <= 0, too large, unknown field)."""
+
+
+class PayloadTooLargeError(RequestError):
+    """A request, batch or upload is over a configured limit."""
+
+
+class NotFoundError(MosaicError, LookupError):
+    """A collection (or another named resource) does not exist, or is not the caller's."""
+
+
+class AuthError(MosaicError):
+    """Root of the authentication and authorisation errors. Messages never contain keys."""
+
+
+class UnauthenticatedError(AuthError):
+    """No API key, or a key that matches no configured key."""
+
+
+class PermissionDeniedError(AuthError):
+    """A valid key without the scope an operation needs."""
+
+
+class NotReadyError(MosaicError, RuntimeError):
+    """The service cannot answer yet (models loading, index being built): retry later."""

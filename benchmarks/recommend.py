@@ -221,6 +221,57 @@ def bench_size(n: int, args) -> dict:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def bench_trained(n: int, args) -> dict:
+    """The trained recommender at ``n`` items: ``train()`` on synthetic events (no EASE above
+    its size limit: ALS + the sequence model + the content map), then ``recommend`` latency by
+    stage, cold (state recomputed every call) and cached."""
+    from mosaicrec.engine import Recommender
+    from mosaicrec.engine.training import TrainingConfig, train
+
+    dims = WIDTHS[args.width]
+    directory = tempfile.mkdtemp(prefix=f"bench_trained_{n}_", dir=args.workdir)
+    try:
+        t0 = time.time()
+        store, fuser, labels, _, build_times = build(
+            n, dims, directory, args.payload_index, args.image_space)
+        events = make_events(labels, args.users)
+        print(f"[{n} trained] built in {time.time() - t0:.0f}s", flush=True)
+        config = TrainingConfig(
+            ease=None if n > 20_000 else {}, sequence={"epochs": args.sequence_epochs},
+            content_map={"spaces": ["fused"], "ridges": [10.0], "folds": 2},
+            blend_grid={"sequence": [0.0, 1.0, 2.0], "popularity": [-0.5, 0.0],
+                        "als": [0.0, 0.5], "new_item": [0.5]},
+            max_tuning_users=min(args.users, 500), progress=False)
+        with timer() as t_train:
+            report = train(store, events, config, models_dir=Path(directory) / "models",
+                           collection="items")
+        rec = Recommender(store, events, fuser, model=report.model)
+        users = [f"u{k % args.users}" for k in range(args.queries)]
+        stage_ms: dict[str, list[float]] = {}
+
+        def cold(u):  # history, behaviour state and profile recomputed on every call
+            rec.cache.invalidate(u)
+            recs = rec.recommend(u, n=10)
+            for k, v in recs.timings_ms.items():
+                stage_ms.setdefault(k, []).append(v)
+
+        _lat(cold, users[:50], warmup=0)
+        stage_ms.clear()
+        figures = {"build": build_times, "train_s": t_train.seconds,
+                   "train_phases_s": report.timings, "events": events.count(),
+                   "blend": report.manifest.blend.weights,
+                   "recommend_trained_ms": percentiles(_lat(cold, users, 0))}
+        figures["recommend_trained_stage_ms"] = {
+            k: percentiles(v) for k, v in stage_ms.items()}
+        figures["recommend_trained_cached_state_ms"] = percentiles(
+            _lat(lambda u: rec.recommend(u, n=10), users))
+        store.close()
+        events.close()
+        return figures
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _no_explain(store, events, fuser):
     from mosaicrec.engine import Recommender, RecommenderConfig
 
@@ -239,6 +290,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--include", nargs="*", default=[],
                    help="other result files (names) whose figures are merged in, e.g. a 1M run")
     p.add_argument("--workdir", default=None)
+    p.add_argument("--trained", action="store_true",
+                   help="measure the trained recommender (train() on the synthetic events)")
+    p.add_argument("--sequence-epochs", type=int, default=5)
     args = p.parse_args(argv)
     try:
         import torch
@@ -248,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
         pass
     figures = {}
     for n in args.sizes:
-        figures[str(n)] = bench_size(n, args)
+        figures[str(n)] = bench_trained(n, args) if args.trained else bench_size(n, args)
         print(json.dumps({str(n): figures[str(n)]}, indent=1, default=str), flush=True)
     for name in args.include:
         path = RESULTS_DIR / f"{name}.json"
@@ -259,7 +313,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = {"sizes": args.sizes, "width": WIDTHS[args.width], "users": args.users,
                 "queries": args.queries, "payload_index": args.payload_index,
                 "image_space": args.image_space, "n": 10, "store": "edge (HNSW m16 efc100)",
-                "cpu_affinity": sorted(os.sched_getaffinity(0)), "included": args.include}
+                "cpu_affinity": sorted(os.sched_getaffinity(0)), "included": args.include,
+                "trained": args.trained, "sequence_epochs": args.sequence_epochs}
     write_result(args.name, settings, figures)
 
 

@@ -1,11 +1,11 @@
-"""mosaicrec.engine: user model, events, recommendation pipeline, search and explanations."""
+"""mosaicrec.engine: events, the user model, trained behaviour models, the recommendation
+stages, cross-modal search and explanations."""
 
-from mosaicrec.engine.collaborative import CollaborativeScorer, CooccurrenceScorer
+from mosaicrec.engine.context import Candidate, RecContext, Stage
 from mosaicrec.engine.events import EventStore, SQLiteEventStore
 from mosaicrec.engine.explain import Contribution, Explanation, explain_item
 from mosaicrec.engine.pipeline import (
     STAGE_NAMES,
-    ColdStartConfig,
     Recommendation,
     Recommendations,
     Recommender,
@@ -14,14 +14,15 @@ from mosaicrec.engine.pipeline import (
 )
 from mosaicrec.engine.search import Searcher, SearchRequest
 from mosaicrec.engine.stages import (
+    BlendStageConfig,
     Boost,
     CandidateConfig,
+    ColdStartConfig,
     HistoryConfig,
     RankConfig,
-    RecContext,
     RerankConfig,
     ScoreConfig,
-    Stage,
+    SourceLimits,
     mmr_select,
 )
 from mosaicrec.engine.user_model import (
@@ -39,36 +40,37 @@ from mosaicrec.engine.user_model import (
 __all__ = [
     "INTERACTION_TYPES",
     "STAGE_NAMES",
+    "BlendStageConfig",
     "Boost",
+    "Candidate",
     "CandidateConfig",
-    "HistoryConfig",
-    "RankConfig",
-    "RecContext",
-    "RerankConfig",
-    "ScoreConfig",
-    "SearchRequest",
-    "Searcher",
-    "Stage",
-    "explain_item",
-    "mmr_select",
     "ColdStartConfig",
-    "CollaborativeScorer",
     "Contribution",
-    "CooccurrenceScorer",
     "EventStore",
     "Explanation",
     "FusionUserModel",
+    "HistoryConfig",
     "Interaction",
     "InteractionType",
     "Interest",
     "ProfileCache",
+    "RankConfig",
+    "RecContext",
     "Recommendation",
     "Recommendations",
     "Recommender",
     "RecommenderConfig",
+    "RerankConfig",
     "SQLiteEventStore",
+    "ScoreConfig",
+    "SearchRequest",
+    "Searcher",
+    "SourceLimits",
+    "Stage",
     "UserModel",
     "UserModelConfig",
     "UserProfile",
     "cross_catalogue_recommend",
+    "explain_item",
+    "mmr_select",
 ]

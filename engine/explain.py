@@ -16,7 +16,8 @@ import numpy as np
 from mosaicrec.encoders.fusion import Fuser
 from mosaicrec.engine.user_model import Interest
 
-__all__ = ["Contribution", "Explanation", "explain_item", "simple_explanation"]
+__all__ = ["Contribution", "Explanation", "explain_blended", "explain_item",
+           "signal_shares", "simple_explanation"]
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Explanation:
     contributions: list[Contribution] = field(default_factory=list)
     modalities: dict[str, float] = field(default_factory=dict)  # over all contributions
     signals: dict[str, float] = field(default_factory=dict)  # score components
+    shares: dict[str, float] = field(default_factory=dict)  # signal groups' share of the lift
 
 
 def _blocks(rows: np.ndarray, fuser: Fuser | None, space: str) -> dict[str, np.ndarray]:
@@ -104,3 +106,50 @@ def simple_explanation(reason: str, sentence: str, signals: Mapping[str, float] 
                        ) -> Explanation:
     """An explanation with no history decomposition (cold start, prompt)."""
     return Explanation(sentence=sentence, reason=reason, signals=dict(signals or {}))
+
+
+SIGNAL_GROUPS = {"ease": "behaviour", "als": "behaviour", "sequence": "behaviour",
+                 "new_item": "content map", "popularity": "popularity",
+                 "trending": "popularity", "content": "content", "boost": "rules"}
+
+
+def signal_shares(parts: Mapping[str, float]) -> dict[str, float]:
+    """Each signal group's share of what lifted the item (its positive weighted z-scores)."""
+    lift: dict[str, float] = {}
+    for name, value in parts.items():
+        group = SIGNAL_GROUPS.get(name, name)
+        lift[group] = lift.get(group, 0.0) + max(float(value), 0.0)
+    total = sum(lift.values())
+    return {g: v / total for g, v in lift.items() if v > 0} if total > 0 else {}
+
+
+def explain_blended(
+    parts: Mapping[str, float],
+    history: list[tuple[str, float]],
+    *,
+    labels: Mapping[str, str],
+    modalities: Mapping[str, Mapping[str, float]] | None = None,
+    top: int = 3,
+) -> Explanation:
+    """A trained model's explanation: the history items behind the behaviour score (their
+    weights, e.g. EASE's per-item terms) with each one's modality shares, and each signal
+    group's share of the score."""
+    modalities = modalities or {}
+    total = sum(w for _, w in history if w > 0)
+    contributions = [
+        Contribution(item_id=i, label=labels.get(i, i), share=w / total,
+                     modalities=dict(modalities.get(i, {})))
+        for i, w in sorted(history, key=lambda t: -t[1])[:top] if w > 0 and total > 0]
+    shares = signal_shares(parts)
+    overall: dict[str, float] = {}
+    for c in contributions:
+        for m, v in c.modalities.items():
+            overall[m] = overall.get(m, 0.0) + c.share * v
+    weight = sum(c.share for c in contributions if c.modalities)
+    overall = {m: v / weight for m, v in overall.items()} if weight > 0 else {}
+    why = _sentence(contributions, "liked", len(overall) > 1).rstrip(".")
+    detail = ", ".join(f"{g} {round(100 * v)}%" for g, v in
+                       sorted(shares.items(), key=lambda t: -t[1]) if v >= 0.05)
+    return Explanation(sentence=why + (f"; {detail}." if detail else "."), reason="history",
+                       contributions=contributions, modalities=overall, signals=dict(parts),
+                       shares=shares)

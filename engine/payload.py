@@ -1,7 +1,9 @@
 """Evaluate a store :class:`Filter` against one payload in Python, with Qdrant's semantics
 (used where items come from somewhere other than a filtered store query, e.g. popular items).
 
-A condition on a field the payload lacks does not match: ``must`` on a missing field drops the
+A ``has_vector`` condition never matches here (a payload cannot say which vectors an item
+has): items proposed from memory are dropped by it. A condition on a field the payload lacks
+does not match: ``must`` on a missing field drops the
 item, ``must_not`` on a missing field keeps it. A list-valued field matches when any element does.
 """
 
@@ -15,6 +17,8 @@ __all__ = ["matches", "condition_matches"]
 
 
 def condition_matches(cond: Condition, payload: dict[str, Any]) -> bool:
+    if cond.field is None:  # has_vector: only the store can tell; payloads cannot
+        return False
     if cond.field not in payload or payload[cond.field] is None:
         return False
     value = payload[cond.field]

@@ -1,12 +1,17 @@
-"""The recommender: named, replaceable stages wired over a store, an event store and a user model.
+"""The recommender: named, replaceable stages wired over a collection, an event store and, when
+one has been trained, the trained model.
 
-    rec = Recommender(store, events, fuser)
+    rec = Recommender(store, events, model=load_model(...))
     recs = rec.recommend("user-1", n=10, filters=Filter(must=[...]), diversity=0.3)
     recs.ids, recs.scores, recs.items[0].explanation.sentence
 
-Cold start (no usable history): popular items made diverse by MMR; with no events at all, an MMR
-pick around the catalogue centroid (Qdrant's MMR). A prompt (text encoded into the space) or
-example items steer it. Items nobody has used yet are found by content like any other item.
+With a trained model: history -> candidates from several sources (behaviour vectors searched
+in the collection with the user's state, EASE's top items, recent neighbours, popular and
+trending items, new items through the content map) -> the blend chosen on validation -> rank
+-> rerank (MMR, caps). Without one, the fusion user model's interests are searched in the
+content space and scored by similarity and popularity. A user with no history gets the
+cold-start stage (popular items made diverse, or a diverse catalogue pick); a text prompt or
+example items steer any list.
 
 A filter on a payload field that no item has matches nothing (``must``) or everything
 (``must_not``), as in Qdrant: the result is then empty or unfiltered, never an error.
@@ -20,69 +25,69 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from mosaicrec.config import StrictModel
 from mosaicrec.encoders.fusion import Fuser
 from mosaicrec.encoders.profiles import fuser_from_schema
-from mosaicrec.engine.collaborative import CollaborativeScorer
-from mosaicrec.engine.events import EventStore
-from mosaicrec.engine.explain import Explanation, explain_item, simple_explanation
-from mosaicrec.engine.payload import matches
+from mosaicrec.engine.context import Candidate, RecContext, Stage
+from mosaicrec.engine.explain import Explanation
+from mosaicrec.engine.explainer import Explainer
+from mosaicrec.engine.models.trained import TrainedModel
+from mosaicrec.engine.popularity import Popularity
+from mosaicrec.engine.retrieval import Retriever, StoreRetriever
 from mosaicrec.engine.stages import (
-    Candidate,
+    BlendStage,
+    BlendStageConfig,
     CandidateConfig,
     CandidateStage,
+    ColdStartConfig,
+    ColdStartStage,
+    ContentSource,
     HistoryConfig,
     HistoryStage,
-    Popularity,
     RankConfig,
     RankStage,
-    RecContext,
     RerankConfig,
     RerankStage,
     ScoreConfig,
     ScoreStage,
-    Stage,
-    mmr_select,
+    SourceLimits,
+    model_sources,
+    raw_signals,
 )
+from mosaicrec.engine.steer import steer
 from mosaicrec.engine.user_model import (
     FusionUserModel,
     Interaction,
-    Interest,
     ProfileCache,
     UserModel,
     UserModelConfig,
     UserProfile,
 )
-from mosaicrec.errors import ConfigError, RequestError, UnknownItemError
+from mosaicrec.errors import ConfigError, RequestError
 from mosaicrec.indexing.stores.base import Filter, VectorStore
 
 __all__ = [
-    "STAGE_NAMES", "ColdStartConfig", "Recommendation", "Recommendations", "Recommender",
-    "RecommenderConfig", "cross_catalogue_recommend",
+    "STAGE_NAMES", "Recommendation", "Recommendations", "Recommender", "RecommenderConfig",
+    "cross_catalogue_recommend",
 ]
 
-STAGE_NAMES = ("history", "candidates", "score", "rank", "rerank")
-
-
-class ColdStartConfig(StrictModel):
-    model_config = ConfigDict(extra="forbid")
-    popular_pool: int = Field(200, ge=1, description="most popular items MMR picks from")
-    diversity: float = Field(0.5, ge=0, le=1)
-    centroid_sample: int = Field(1000, ge=1, description="records averaged for the centroid")
+STAGE_NAMES = ("history", "candidates", "score", "rank", "rerank", "cold_start")
 
 
 class RecommenderConfig(StrictModel):
-    model_config = ConfigDict(extra="forbid")
     space: str = Field("fused", description="named vector the user model works in")
     max_n: int = Field(1000, ge=1)
     explain: bool = True
     popularity_refresh_s: float = Field(30.0, ge=0)
+    trend_days: float = Field(14.0, gt=0, description="window of the trending counts")
     user_model: UserModelConfig = Field(default_factory=UserModelConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     candidates: CandidateConfig = Field(default_factory=CandidateConfig)
+    sources: SourceLimits = Field(default_factory=SourceLimits)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
+    blend: BlendStageConfig = Field(default_factory=BlendStageConfig)
     rank: RankConfig = Field(default_factory=RankConfig)
     rerank: RerankConfig = Field(default_factory=RerankConfig)
     cold_start: ColdStartConfig = Field(default_factory=ColdStartConfig)
@@ -104,6 +109,7 @@ class Recommendations:
     reason: str  # history, examples, prompt, popular, catalogue
     skipped_history: list[str] = field(default_factory=list)  # history items no longer stored
     timings_ms: dict[str, float] = field(default_factory=dict)
+    model_version: str | None = None
 
     def __iter__(self) -> Iterator[Recommendation]:
         return iter(self.items)
@@ -121,54 +127,80 @@ class Recommendations:
 
 
 class Recommender:
-    """history -> candidates -> score -> rank -> rerank over one collection.
-
-    ``stages`` replaces stages by name; ``history_store`` (default: ``store``) is where the
-    history items' vectors are read (another catalogue for cross-catalogue recommendation);
-    ``prompt_encoder`` maps a text prompt to a vector in ``config.space``.
-    """
+    """The stages over one collection. ``stages`` replaces stages by name; ``history_store``
+    (default: ``store``) is where history items' vectors are read (another catalogue, for
+    cross-catalogue recommendation); ``prompt_encoder`` maps a text prompt into
+    ``config.space``; ``model`` is the trained model to serve."""
 
     def __init__(
         self,
         store: VectorStore,
-        events: EventStore | None = None,
+        events: Any | None = None,
         fuser: Fuser | None = None,
         config: RecommenderConfig | None = None,
         *,
+        model: TrainedModel | None = None,
         user_model: UserModel | None = None,
-        collaborative: CollaborativeScorer | None = None,
         prompt_encoder: Callable[[str], np.ndarray] | None = None,
         history_store: VectorStore | None = None,
         stages: Mapping[str, Stage] | None = None,
+        retriever: Retriever | None = None,
+        popularity: Any | None = None,
     ) -> None:
-        self.store, self.events = store, events
+        self.store, self.events, self.model = store, events, model
         # Explanations split scores by modality; a collection records how it was fused.
         self.fuser = fuser or fuser_from_schema(store.schema)
-        self.config = config or RecommenderConfig()
-        if self.config.space not in store.schema.vectors:
-            raise ConfigError(f"space {self.config.space!r} is not in the collection; it has "
+        self.config = c = config or RecommenderConfig()
+        if c.space not in store.schema.vectors:
+            raise ConfigError(f"space {c.space!r} is not in the collection; it has "
                               f"{sorted(store.schema.vectors)}")
         self.history_store = history_store or store
-        self.user_model = user_model or FusionUserModel(self.config.user_model)
-        self.collaborative = collaborative
+        self.user_model = user_model or FusionUserModel(c.user_model)
         self.prompt_encoder = prompt_encoder
         self.cache = ProfileCache()
-        c = self.config
-        self.stages: dict[str, Stage] = {
-            "history": HistoryStage(c.history), "candidates": CandidateStage(c.candidates),
-            "score": ScoreStage(c.score), "rank": RankStage(c.rank),
-            "rerank": RerankStage(c.rerank),
-        }
+        # tuning injects an in-memory retriever and the popularity of the training part
+        self.retriever = retriever or StoreRetriever(store, c.candidates.ef)
+        self.popularity = popularity or Popularity(
+            events, store.count(), c.popularity_refresh_s, positive_only=model is None,
+            trend_days=c.trend_days)
+        if events is not None:  # append / forget drop the cached profile; erasure the counts
+            events.add_listener(self.cache.invalidate)
+            events.add_listener(self.popularity.on_change)
+        self.explainer = Explainer(model=model, retriever=self.retriever, fuser=self.fuser,
+                                   space=c.space, label_field=c.history.label_field)
+        self.stages: dict[str, Stage] = self._default_stages()
         for name, stage in (stages or {}).items():
             if name not in STAGE_NAMES:
                 raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
             self.stages[name] = stage
-        self.popularity = Popularity(events, store.count(), c.popularity_refresh_s)
-        if events is not None:  # append / forget drop the cached profile; erasure the counts
-            events.add_listener(self.cache.invalidate)
-            events.add_listener(self.popularity.on_change)
-        self._centroid: np.ndarray | None = None
-        self._popular: tuple[object, list[Any]] | None = None  # (counts seen, records)
+
+    def _default_stages(self) -> dict[str, Stage]:
+        c, model, retriever = self.config, self.model, self.retriever
+        content = ContentSource(c.candidates, retriever, c.space, self.fuser,
+                                limit=c.sources.content if model is not None else None)
+        if model is not None:
+            sources = [*model_sources(model, retriever, self.popularity, c.sources)]
+            if c.sources.content:
+                sources.append(content)
+            score: Stage = BlendStage(c.blend, model=model, retriever=retriever,
+                                      popularity=self.popularity, content_space=c.space,
+                                      boosts=c.score.boosts)
+        else:
+            sources = [content]
+            score = ScoreStage(c.score, popularity=self.popularity, retriever=retriever)
+        return {
+            "history": HistoryStage(c.history, events=self.events, vectors=self._history_vectors,
+                                    user_model=self.user_model, cache=self.cache, model=model,
+                                    same_catalogue=self.history_store is self.store),
+            "candidates": CandidateStage(sources, retriever),
+            "score": score,
+            "rank": RankStage(c.rank, similarity_weight=c.score.similarity_weight,
+                              trained=model is not None),
+            "rerank": RerankStage(c.rerank, vectors=self.fetch_vectors,
+                                  payloads=self._fill_payloads),
+            "cold_start": ColdStartStage(c.cold_start, store=self.store,
+                                         popularity=self.popularity, space=c.space),
+        }
 
     # -- public API ---------------------------------------------------------------------------
     def recommend(
@@ -186,36 +218,81 @@ class Recommender:
     ) -> Recommendations:
         """Top ``n`` items for a user (or for a given ``history``), best first."""
         ctx = self._context(user_id, n, filters, exclude_seen, diversity, exclude, history)
-        self._timed(ctx, "history", lambda: self.stages["history"].run(ctx, self))
+        self._timed(ctx, "history", self.stages["history"].run)
         if prompt is not None or examples:
-            self._timed(ctx, "steer", lambda: self._steer(ctx, prompt, list(examples)))
-        if ctx.profile is None or ctx.profile.is_empty:
-            self._timed(ctx, "cold_start", lambda: self._cold_start(ctx))
+            self._timed(ctx, "steer", lambda ctx: steer(
+                ctx, store=self.store, space=self.config.space, config=self.config.user_model,
+                label_field=self.config.history.label_field, prompt=prompt,
+                examples=list(examples), prompt_encoder=self.prompt_encoder))
+        if self._is_cold(ctx):
+            self._timed(ctx, "cold_start", self.stages["cold_start"].run)
         else:
-            for name in STAGE_NAMES[1:]:
-                self._timed(ctx, name, lambda name=name: self.stages[name].run(ctx, self))
-        items = self._timed(ctx, "explain", lambda: self._finish(ctx))
+            for name in STAGE_NAMES[1:5]:
+                self._timed(ctx, name, self.stages[name].run)
+        items = self._timed(ctx, "explain", self._finish)
+        profile = ctx._profile
         return Recommendations(
             user_id=user_id, items=items, reason=ctx.reason, timings_ms=ctx.timings,
-            skipped_history=list(ctx.profile.skipped) if ctx.profile else [],
+            skipped_history=list(profile.skipped) if profile else [],
+            model_version=self.model.version if self.model is not None else None,
         )
 
+    def candidate_signals(self, history: Sequence[Interaction], *, content: bool = False,
+                          ) -> tuple[list[str], dict[str, np.ndarray], Any]:
+        """The served history and candidate stages for a given history, then every raw signal
+        of the candidates (before blending): what tuning on validation scores once per user."""
+        if self.model is None:
+            raise ConfigError("candidate signals need a trained model")
+        ctx = self._context(None, 10, None, True, None, (), history)
+        self.stages["history"].run(ctx)
+        self.stages["candidates"].run(ctx)
+        signals = raw_signals(ctx, self.model, self.retriever, self.popularity,
+                              content_space=self.config.space if content else None)
+        return [c.id for c in ctx.candidates], signals, ctx.state
+
     def profile(self, user_id: str) -> UserProfile:
-        """The user's current (cached) profile."""
+        """The user's current (cached) fusion profile."""
         ctx = RecContext(user_id=user_id, n=1)
-        self.stages["history"].run(ctx, self)
-        assert ctx.profile is not None
-        return ctx.profile
+        self.stages["history"].run(ctx)
+        return ctx.profile or UserProfile()
 
     def fetch_vectors(self, ctx: RecContext, ids: Sequence[str]) -> None:
         """Candidate vectors in the working space, fetched once per request."""
         missing = [i for i in ids if i not in ctx.vectors]
-        if missing:
-            for r in self.store.retrieve(missing, vectors=[self.config.space]):
-                if self.config.space in r.vectors:
-                    ctx.vectors[r.id] = r.vectors[self.config.space]
+        ctx.vectors.update(self.retriever.vectors(missing, self.config.space))
+
+    def delete_item(self, item_id: str) -> None:
+        """Remove an item from the catalogue and its events (caches follow)."""
+        self.store.delete([item_id])
+        if self.events is not None:
+            self.events.delete_item(item_id)
+        cold = self.stages["cold_start"]
+        if isinstance(cold, ColdStartStage):
+            cold.forget_cache()
 
     # -- internals ----------------------------------------------------------------------------
+    def _is_cold(self, ctx: RecContext) -> bool:
+        if ctx.steered:
+            return False
+        if self.model is not None and ctx.state is not None and ctx.state.has_behaviour:
+            return False
+        return ctx.profile is None or ctx.profile.is_empty
+
+    def _history_vectors(self, ids: Sequence[str]) -> tuple[dict[str, np.ndarray],
+                                                             dict[str, str]]:
+        space, label = self.config.space, self.config.history.label_field
+        records = self.history_store.retrieve(list(ids), vectors=[space])
+        return ({r.id: r.vectors[space] for r in records if space in r.vectors},
+                {r.id: str(r.payload.get(label, r.id)) for r in records})
+
+    def _fill_payloads(self, cands: Sequence[Candidate]) -> None:
+        missing = [c.id for c in cands if c.payload is None]
+        if missing:
+            payloads = self.retriever.payloads(missing)
+            for c in cands:
+                if c.payload is None:
+                    c.payload = payloads.get(c.id, {})
+
     def _context(self, user_id: str | None, n: int, filters: Any, exclude_seen: bool,
                  diversity: float | None, exclude: Sequence[str],
                  history: Sequence[Interaction] | None) -> RecContext:
@@ -233,137 +310,18 @@ class Recommender:
                           diversity=diversity, exclude=set(exclude),
                           events=list(history) if history is not None else None)
 
-    def _timed(self, ctx: RecContext, name: str, fn: Callable[[], Any]) -> Any:
+    def _timed(self, ctx: RecContext, name: str, fn: Callable[[RecContext], Any]) -> Any:
         t0 = time.perf_counter()
-        out = fn()
+        out = fn(ctx)
         ctx.timings[name] = ctx.timings.get(name, 0.0) + (time.perf_counter() - t0) * 1e3
         return out
 
-    def _steer(self, ctx: RecContext, prompt: str | None, examples: list[str]) -> None:
-        """Add an interest from example items and/or a text prompt (weight = half the list)."""
-        space = self.config.space
-        extra: list[Interest] = []
-        if examples:
-            records = {r.id: r for r in self.store.retrieve(examples, vectors=[space])}
-            for item in examples:
-                if item not in records or space not in records[item].vectors:
-                    raise UnknownItemError(item, f"the collection (space {space!r})")
-            events = [Interaction("_examples", i, "like", 0.0) for i in examples]
-            prof = FusionUserModel(self.config.user_model).profile(
-                events, {i: records[i].vectors[space] for i in examples})
-            extra += prof.interests
-            ctx.labels.update({i: str(records[i].payload.get(self.config.history.label_field, i))
-                               for i in examples})
-            ctx.exclude.update(examples)
-            ctx.examples.update(examples)
-            ctx.reason = "examples"
-        if prompt is not None:
-            if not isinstance(prompt, str) or not prompt.strip():
-                raise RequestError(f"prompt must be non-empty text, got {prompt!r}")
-            if self.prompt_encoder is None:
-                raise ConfigError("a text prompt needs a prompt_encoder into the space "
-                                  f"{space!r} (e.g. Searcher.text_vector)")
-            vec = np.asarray(self.prompt_encoder(prompt), np.float32)
-            vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
-            extra.append(Interest(vec, 1.0, [], np.zeros(0, np.float32),
-                                  np.zeros((0, len(vec)), np.float32)))
-            ctx.prompt, ctx.reason = prompt, "prompt" if not examples else ctx.reason
-        base = ctx.profile or UserProfile(negative_weight=self.config.user_model.negative_weight)
-        old = base.interests
-        share = 0.5 if old else 1.0
-        interests = [Interest(i.vector, i.weight * (1 - share), i.item_ids, i.item_weights,
-                              i.item_vectors) for i in old]
-        interests += [Interest(i.vector, share / len(extra), i.item_ids, i.item_weights,
-                               i.item_vectors) for i in extra]
-        ctx.profile = UserProfile(
-            interests=interests, negative=base.negative, item_weights=base.item_weights,
-            skipped=base.skipped, labels=base.labels, blend=base.blend,
-            negative_weight=base.negative_weight, seen=base.seen)
-        if old:
-            ctx.reason = "history"
-
-    def _cold_start(self, ctx: RecContext) -> None:
-        cfg, space = self.config.cold_start, self.config.space
-        chosen: list[Candidate] = []
-        records = [r for r in self._popular_records()
-                   if r.id not in ctx.exclude and matches(ctx.filter, r.payload)]
-        if records:
-            z = self.popularity.z([r.id for r in records])
-            rel = (z - z.min()) / (np.ptp(z) or 1.0)
-            div = ctx.diversity if ctx.diversity is not None else cfg.diversity
-            order = mmr_select(rel, np.stack([r.vectors[space] for r in records]), ctx.n, div)
-            chosen = [Candidate(records[j].id, records[j].payload, -1, 0.0, float(z[j]),
-                                {"popularity": float(z[j])}, "popular") for j in order]
-        ctx.reason = "popular" if chosen else "catalogue"
-        if len(chosen) < ctx.n:  # not enough popular items (or no events): catalogue MMR
-            hits = self.store.mmr(
-                self._catalogue_centroid(), using=space, limit=ctx.n - len(chosen),
-                diversity=cfg.diversity, candidates_limit=max(100, 10 * ctx.n),
-                filter=ctx.filter, exclude_ids=sorted(ctx.exclude | {c.id for c in chosen}))
-            chosen += [Candidate(h.id, h.payload, -1, h.score, h.score, {"similarity": h.score},
-                                 "catalogue") for h in hits]
-        ctx.candidates = chosen
-
-    def _popular_records(self) -> list[Any]:
-        """The most popular items with vectors, re-read only when the counts change."""
-        cfg = self.config.cold_start
-        self.popularity.refresh()
-        if self._popular is None or self._popular[0] is not self.popularity.counts:
-            ids = self.popularity.top(cfg.popular_pool)
-            records = [r for r in self.store.retrieve(ids, vectors=[self.config.space])
-                       if self.config.space in r.vectors] if ids else []
-            self._popular = (self.popularity.counts, records)
-        return self._popular[1]
-
-    def delete_item(self, item_id: str) -> None:
-        """Remove an item from the catalogue and its events (caches follow)."""
-        self.store.delete([item_id])
-        if self.events is not None:
-            self.events.delete_item(item_id)
-        self._popular = None
-
-    def _catalogue_centroid(self) -> np.ndarray:
-        if self._centroid is None:
-            space, rows = self.config.space, []
-            for r in self.store.iter_records(vectors=[space],
-                                             batch_size=self.config.cold_start.centroid_sample):
-                if space in r.vectors:
-                    rows.append(r.vectors[space])
-                if len(rows) >= self.config.cold_start.centroid_sample:
-                    break
-            if not rows:
-                dim = self.store.schema.vectors[space].dim
-                return np.ones(dim, np.float32) / np.sqrt(dim)
-            c = np.mean(rows, axis=0)
-            self._centroid = (c / max(float(np.linalg.norm(c)), 1e-12)).astype(np.float32)
-        return self._centroid
-
     def _finish(self, ctx: RecContext) -> list[Recommendation]:
-        out = []
-        if self.config.explain:
-            self.fetch_vectors(ctx, [c.id for c in ctx.candidates if c.interest >= 0])
-        for c in ctx.candidates:
-            expl = self._explain(ctx, c) if self.config.explain else None
-            out.append(Recommendation(c.id, c.score, c.payload, expl, c.signals))
-        return out
-
-    def _explain(self, ctx: RecContext, c: Candidate) -> Explanation:
-        if c.reason == "popular":
-            return simple_explanation("popular", "Popular with other users.", c.signals)
-        if c.reason == "catalogue":
-            return simple_explanation(
-                "catalogue", "A varied pick from the catalogue to get you started.", c.signals)
-        profile = ctx.profile
-        assert profile is not None
-        interest = profile.interests[c.interest]
-        if not interest.item_ids:
-            return simple_explanation("prompt", f"Matches your request {ctx.prompt!r}.",
-                                      c.signals)
-        verb = "chose" if set(interest.item_ids) <= ctx.examples else "liked"
-        return explain_item(ctx.vectors.get(c.id, interest.vector), interest, fuser=self.fuser,
-                            space=self.config.space, labels=ctx.labels, verb=verb,
-                            reason="examples" if verb == "chose" else "history",
-                            signals=c.signals)
+        self._fill_payloads(ctx.candidates)
+        explanations = self.explainer.explain(ctx, ctx.candidates) if self.config.explain \
+            else [None] * len(ctx.candidates)
+        return [Recommendation(c.id, c.score, c.payload or {}, e, c.signals)
+                for c, e in zip(ctx.candidates, explanations, strict=True)]
 
 
 def cross_catalogue_recommend(

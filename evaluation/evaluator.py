@@ -35,6 +35,8 @@ __all__ = [
     "summarize",
     "cold_item_users",
     "evaluate_cold_items",
+    "evaluate_cold_top",
+    "evaluate_top",
 ]
 
 _HISTORY_PARTS = {"val": ("train",), "test": ("train", "val")}
@@ -112,26 +114,60 @@ def evaluate_method(
         method.fit(stage.history)
     scores = method.score(stage.users)
     top = rank_users(scores, stage, stage.users, max(ks))
-    per_user = accuracy_per_user(top, stage.relevant[stage.users], ks)
-    result = MethodResult(method.name, summarize(per_user), per_user)
+    result = evaluate_top(method.name, top, stage, ks=ks, diversity_vectors=diversity_vectors,
+                          user_slices=user_slices)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _padded(top: np.ndarray, relevant: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lists may hold -1 (short list, or an item outside the catalogue): point those at an
+    extra never-relevant column."""
+    n_items = relevant.shape[1]
+    return np.where(top < 0, n_items, top), np.pad(relevant, ((0, 0), (0, 1)))
+
+
+def evaluate_top(
+    name: str,
+    top: np.ndarray,
+    stage: Stage,
+    *,
+    ks: Sequence[int] = (10, 20),
+    diversity_vectors: np.ndarray | None = None,
+    user_slices: dict[str, np.ndarray] | None = None,
+) -> MethodResult:
+    """Measure ranked lists ``top`` (item indices, best first, one row per ``stage.users``)."""
+    top, relevant = _padded(np.asarray(top), stage.relevant[stage.users])
+    per_user = accuracy_per_user(top, relevant, ks)
+    result = MethodResult(name, summarize(per_user), per_user)
     top10 = top[:, : min(10, top.shape[1])]
+    listed = top10[top10 < stage.history.n_items]  # beyond-accuracy over the listed items
     counts = stage.history.interaction_counts
     result.beyond = {
-        "coverage@10": coverage(top10, stage.history.n_items),
-        "novelty@10": novelty(top10, counts),
-        "popularity_bias@10": popularity_bias(top10, counts),
+        "coverage@10": coverage(listed, stage.history.n_items),
+        "novelty@10": novelty(listed, counts),
+        "popularity_bias@10": popularity_bias(listed, counts),
     }
-    if diversity_vectors is not None:
+    if diversity_vectors is not None and (top10 < stage.history.n_items).all():
         result.beyond["diversity@10"] = intra_list_diversity(top10, diversity_vectors)
-    for name, mask in (user_slices or {}).items():
-        result.slices[name] = summarize(per_user, mask)
-    result.seconds = time.perf_counter() - start
+    for slice_name, mask in (user_slices or {}).items():
+        result.slices[slice_name] = summarize(per_user, mask)
     return result
 
 
 def cold_item_users(stage: Stage) -> np.ndarray:
     """Users with a positive among the held-out items in this stage."""
     return np.flatnonzero(stage.relevant[:, stage.cold_items].any(axis=1))
+
+
+def evaluate_cold_top(top: np.ndarray, stage: Stage, users: np.ndarray,
+                      ks: Sequence[int] = (10, 20)) -> dict[str, float]:
+    """The cold-item slice from served lists (catalogue indices) restricted to the held-out
+    items: only positives among those items count."""
+    relevant = np.zeros_like(stage.relevant[users])
+    relevant[:, stage.cold_items] = stage.relevant[np.ix_(users, stage.cold_items)]
+    top, relevant = _padded(np.asarray(top), relevant)
+    return summarize(accuracy_per_user(top, relevant, ks))
 
 
 def evaluate_cold_items(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mosaicrec.engine.models.ranking import ndcg
 from mosaicrec.errors import InputError
 
 __all__ = [
@@ -95,9 +96,6 @@ def accuracy_per_user(
         hits = hits_all[:, :k]
         n_hit = hits.sum(axis=1)
         ideal_n = np.minimum(k, n_pos)
-        discount = 1.0 / np.log2(np.arange(2, k + 2))
-        dcg = hits @ discount
-        idcg = np.cumsum(discount)[ideal_n - 1]
         precision_at = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
         first = np.where(n_hit > 0, hits.argmax(axis=1) + 1, 0)
         prec = n_hit / k
@@ -107,7 +105,7 @@ def accuracy_per_user(
         out[f"precision@{k}"] = prec
         out[f"recall@{k}"] = rec
         out[f"f1@{k}"] = f1
-        out[f"ndcg@{k}"] = dcg / idcg
+        out[f"ndcg@{k}"] = ndcg(hits, n_pos, k)
         out[f"map@{k}"] = (precision_at * hits).sum(axis=1) / ideal_n
         out[f"hit_rate@{k}"] = (n_hit > 0).astype(np.float64)
         out[f"mrr@{k}"] = np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0)

@@ -1,8 +1,8 @@
 """The evaluation report: one object, written as Markdown, JSON and a PNG chart.
 
 Everything in ``evaluation.json`` and ``evaluation.md`` depends only on the data, the settings
-and the seeds, so a rerun on CPU reproduces them bit for bit; wall-clock timings go to
-``timings.json`` beside them.
+and the seeds, so a rerun on CPU reproduces them bit for bit; wall-clock timings (phases,
+training, recommend latencies) go to ``timings.json`` beside them.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class EvaluationReport(BaseModel):
     tuning: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict, exclude=True)
+    served: dict[str, Any] = Field(default_factory=dict, exclude=True)  # latencies, training
     command: str = ""
 
     def row(self, name: str) -> MethodRow:
@@ -176,6 +177,8 @@ def write_report(report: EvaluationReport, out_dir: str | Path) -> dict[str, Pat
     paths["markdown"].write_text(_markdown(report))
     data = report.model_dump(mode="json")
     paths["json"].write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n")
-    paths["timings"].write_text(json.dumps(report.timings, indent=2, sort_keys=True) + "\n")
+    wall_clock = {"timings_s": report.timings, "served": report.served}
+    paths["timings"].write_text(json.dumps(wall_clock, indent=2, sort_keys=True,
+                                           default=str) + "\n")
     _chart(report, paths["chart"])
     return paths

@@ -7,7 +7,6 @@ import pytest
 
 from mosaicrec.encoders.fusion import Fuser
 from mosaicrec.engine import (
-    CooccurrenceScorer,
     Interaction,
     Recommender,
     RecommenderConfig,
@@ -285,25 +284,6 @@ def test_event_for_a_deleted_item_is_skipped(cat, events):
     assert store.count() == len(cat.ids) - 1  # nothing else touched
 
 
-def test_collaborative_signal_changes_the_order(store, events, cat):
-    a = cat.cluster(0)[0]
-    va = cat.vectors[cat.ids.index(a)]
-    b = min(cat.cluster(0)[1:], key=lambda i: float(cat.vectors[cat.ids.index(i)] @ va))
-    for user in "xyz":
-        events.append(likes(user, [a, b]))
-    events.append(likes("u", [a]))
-    base = _rec(store, events, score=ScoreConfig(popularity_weight=0))
-    collab = Recommender(store, events, config=RecommenderConfig(
-        score=ScoreConfig(popularity_weight=0, collaborative_weight=1.0)),
-        collaborative=CooccurrenceScorer.from_events(events))
-    assert collab.recommend("u", n=1).ids == [b]
-    assert base.recommend("u", n=1).ids != [b]  # by content alone b is the farthest in c0
-    scorer = CooccurrenceScorer.from_events(events)
-    other = next(i for i in cat.cluster(0) if i not in (a, b))
-    s = scorer.score({a: 1.0}, [b, other, "unknown"])
-    assert s[0] > 0 and s[1] == 0 and s[2] == 0
-
-
 def test_business_rules_boost_and_cap(store, events, cat):
     events.append(likes("u", cat.cluster(0)[:3] + cat.cluster(1)[:3]))
     boosted = _rec(store, events, score=ScoreConfig(boosts=[
@@ -318,7 +298,7 @@ def test_a_stage_can_be_replaced_by_name(store, events, cat):
     class Reverse:
         name = "rank"
 
-        def run(self, ctx, rec):
+        def run(self, ctx):
             ctx.candidates = sorted(ctx.candidates, key=lambda c: c.score)
 
     events.append(likes("u", cat.cluster(0)[:5]))
@@ -387,7 +367,7 @@ def test_candidate_scores_equal_the_user_model_scores(events):
     class Keep:
         name = "rerank"
 
-        def run(self, ctx, rec):
+        def run(self, ctx):
             seen.update({c.id: c.similarity for c in ctx.candidates})
             ctx.candidates = ctx.candidates[: ctx.n]
 

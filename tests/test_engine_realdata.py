@@ -12,7 +12,6 @@ import pytest
 
 from mosaicrec.encoders.fusion import Fuser
 from mosaicrec.engine import (
-    CooccurrenceScorer,
     Interaction,
     Recommender,
     RecommenderConfig,
@@ -118,8 +117,7 @@ def test_recommendations_for_a_real_user(movielens):
     history = events.history(USER)
     seen = {e.item_id for e in history}
     rec = Recommender(store, events, fuser, RecommenderConfig(
-        score=ScoreConfig(popularity_weight=0.1, collaborative_weight=0.5)),
-        collaborative=CooccurrenceScorer.from_events(events))
+        score=ScoreConfig(popularity_weight=0.1)))
     recs = rec.recommend(USER, n=10)
     assert recs.reason == "history" and len(recs.ids) == 10 == len(set(recs.ids))
     assert not seen & set(recs.ids)
@@ -133,7 +131,7 @@ def test_recommendations_for_a_real_user(movielens):
         assert e.contributions[0].label == movies[e.contributions[0].item_id]["title"]
         assert e.sentence.startswith(f"Because you liked {e.contributions[0].label}")
         assert set(e.modalities) == {"text", "image"}
-        assert {"similarity", "popularity", "collaborative"} <= set(r.signals)
+        assert {"similarity", "popularity"} <= set(r.signals)
     comedies = rec.recommend(USER, n=10, filters=Filter(must=[Condition(field="genres",
                                                                         match="Comedy")]))
     assert len(comedies.ids) == 10 and all("Comedy" in r.payload["genres"] for r in comedies.items)

@@ -1,4 +1,4 @@
-"""Baselines and mosaicrec's methods on tiny logs where the right answer is obvious, and the
+"""Baselines on tiny logs where the right answer is obvious, and the
 reference MovieLens baseline figures (fast ones)."""
 
 from __future__ import annotations
@@ -9,15 +9,6 @@ import pytest
 from mosaicrec.errors import ConfigError
 from mosaicrec.evaluation import baselines as bl
 from mosaicrec.evaluation.history import Catalogue, History
-from mosaicrec.evaluation.mosaic import (
-    ColdItemConfig,
-    ColdItemMap,
-    FusionContent,
-    FusionContentConfig,
-    Hybrid,
-    HybridConfig,
-    mmr_rerank,
-)
 
 N_ITEMS = 10
 
@@ -106,42 +97,12 @@ def _content_vectors() -> np.ndarray:
     return v
 
 
-def test_content_and_fusion_recommend_similar_items_and_push_dislikes_away():
+def test_content_knn_recommends_similar_items():
     h = _history([(0, 0), (0, 5)], ratings=[5.0, 1.0], n_users=1)
     knn = bl.ContentKNN(_content_vectors()).fit(h).score(np.array([0]))[0]
     assert set(_rank(knn, h, 0)[:4]) == {1, 2, 3, 4}
-    fusion = FusionContent(_content_vectors(), FusionContentConfig(space="x")).fit(h)
-    s = fusion.score(np.array([0]))[0]
-    assert set(_rank(s, h, 0)[:4]) == {1, 2, 3, 4}
-    assert s[6:].max() < s[1:5].min()  # the disliked direction is pushed below
     with pytest.raises(ConfigError, match="item vectors"):
-        FusionContent(np.zeros((3, 2))).fit(h)
-
-
-def test_mmr_moves_a_diverse_item_up():
-    vectors = np.array([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0]])
-    scores = np.array([1.0, 0.99, 0.9])
-    plain = mmr_rerank(scores, vectors, diversity=0.0, depth=3, candidates=3)
-    diverse = mmr_rerank(scores, vectors, diversity=0.6, depth=3, candidates=3)
-    assert np.argsort(-plain).tolist() == [0, 1, 2]
-    assert np.argsort(-diverse).tolist() == [0, 2, 1]
-
-
-def test_cold_item_map_scores_new_items_from_content():
-    # items 4 and 9 are new (nobody has them); their content says which block they belong to
-    h = _two_blocks()
-    keep = ~np.isin(h.item, [4, 9])
-    h = History(h.catalogue, h.user[keep], h.item[keep], h.rating[keep], h.timestamp[keep],
-                h.positive[keep])
-    cold = ColdItemMap(_content_vectors(), ColdItemConfig(
-        ridge=0.01, als=bl.ALSConfig(factors=4, regularization=0.1))).fit(h)
-    scores = cold.score(np.arange(12))
-    assert (scores[:6, 4] > scores[:6, 9]).all() and (scores[6:12, 9] > scores[6:12, 4]).all()
-    hybrid = Hybrid({"x": _content_vectors()}, HybridConfig(
-        content=FusionContentConfig(space="x"), cold=ColdItemConfig(
-            space="x", ridge=0.01, als=bl.ALSConfig(factors=4, regularization=0.1)))).fit(h)
-    assert hybrid.score(np.arange(13)).shape == (13, N_ITEMS)
-    assert (hybrid.score_cold(np.arange(6))[:, 4] > hybrid.score_cold(np.arange(6))[:, 9]).all()
+        bl.ContentKNN(np.zeros((3, 2))).fit(h)
 
 
 @pytest.mark.realdata

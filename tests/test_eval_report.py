@@ -11,15 +11,23 @@ import pandas as pd
 import pytest
 
 from mosaicrec.errors import ConfigError
-from mosaicrec.evaluation.grids import TuningGrids, default_fusion_variants
+from mosaicrec.evaluation.grids import TuningGrids
 from mosaicrec.evaluation.runner import EvaluationConfig, run_evaluation
-from mosaicrec.evaluation.vectors import ItemVectors
+from mosaicrec.evaluation.suite import SERVED, UNTRAINED
 
 N_USERS, N_ITEMS = 40, 30
+TINY_TRAINING = {
+    "ease_lams": [10.0], "ease_half_lives": [None, 5.0],
+    "als": {"factors": 4, "regularization": 0.1, "iterations": 5},
+    "sequence": {"dim": 8, "epochs": 3, "max_len": 20, "batch_size": 16},
+    "blend_grid": {"sequence": [0.0, 1.0], "popularity": [0.0], "new_item": [0.5]},
+    "content_map": {"spaces": ["text"], "ridges": [1.0], "folds": 2},
+    "min_events": 6,
+}
 
 
 def _write_inputs(tmp_path):
-    """Two taste groups over 30 items; item vectors that know the groups (plus noise)."""
+    """Two taste groups over 30 items, a catalogue whose texts name the group."""
     rng = np.random.default_rng(0)
     rows = []
     for u in range(N_USERS):
@@ -31,38 +39,31 @@ def _write_inputs(tmp_path):
     log = tmp_path / "log.csv"
     pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]).to_csv(
         log, index=False)
-    group = (np.arange(N_ITEMS) >= 15).astype(float)
-    text = np.stack([1 - group, group, rng.normal(0, 0.3, N_ITEMS)], axis=1)
-    image = rng.normal(size=(N_ITEMS, 4))
-    fused = np.concatenate([text / np.linalg.norm(text, axis=1, keepdims=True),
-                            image / np.linalg.norm(image, axis=1, keepdims=True)], axis=1)
-    vectors = ItemVectors([f"i{i}" for i in range(N_ITEMS)],
-                          {"text": text.astype(np.float32), "image": image.astype(np.float32),
-                           "fused": fused.astype(np.float32)})
-    npz = tmp_path / "vectors.npz"
-    vectors.save(npz)
-    return log, npz
+    words = ["sunny beach ocean waves", "dark forest mountain snow"]
+    catalogue = tmp_path / "items.csv"
+    pd.DataFrame({"id": [f"i{i}" for i in range(N_ITEMS)],
+                  "title": [f"Item {i}" for i in range(N_ITEMS)],
+                  "description": [f"{words[i >= 15]} number {i}" for i in range(N_ITEMS)],
+                  }).to_csv(catalogue, index=False)
+    return log, catalogue
 
 
 def _grids() -> TuningGrids:
-    variants = default_fusion_variants()
     return TuningGrids(
         item_knn_k=[5], ease_lam=[10.0, 100.0], als_factors=[4], als_regularization=[0.1, 1.0],
         als_alpha=[1.0], bpr_factors=[4], bpr_learning_rate=[0.05], bpr_regularization=[0.01],
-        bpr_iterations=10, hybrid_half_life=[None, 5.0], hybrid_lam=[10.0],
-        content_weights=[0.0, 0.2], popularity_weights=[0.0], cold_spaces=["text"],
-        cold_ridge=[1.0], cold_folds=1,
-        fusion_variants={k: variants[k] for k in list(variants)[:2]},
-    )
+        bpr_iterations=10)
 
 
 @pytest.fixture
 def tiny_config(tmp_path):
-    log, npz = _write_inputs(tmp_path)
+    log, catalogue = _write_inputs(tmp_path)
     from mosaicrec.evaluation.split import SplitConfig
 
-    return EvaluationConfig(ratings=log, vectors_npz=npz, out=tmp_path / "out",
-                            split=SplitConfig(cold_item_fraction=0.1), grids=_grids())
+    return EvaluationConfig(ratings=log, catalogue=catalogue, profile="tiny",
+                            workdir=tmp_path / "work", out=tmp_path / "out",
+                            split=SplitConfig(cold_item_fraction=0.1), grids=_grids(),
+                            training=TINY_TRAINING)
 
 
 def test_run_writes_reproducible_report_files(tiny_config, tmp_path):
@@ -70,18 +71,18 @@ def test_run_writes_reproducible_report_files(tiny_config, tmp_path):
 
     report = run_evaluation(tiny_config)
     names = [r.name for r in report.rows]
-    assert {"random", "popular", "ALS (implicit)", "BPR (implicit)", "mosaicrec hybrid"} <= set(
+    assert {"random", "popular", "ALS (implicit)", "BPR (implicit)", SERVED, UNTRAINED} <= set(
         names)
     assert report.split["n_cold_items"] == 3 and report.split["test_users"] > 0
     assert report.row("popular").cold_items is None  # cannot score new items
-    assert report.row("mosaicrec hybrid").cold_items is not None
+    assert report.row(SERVED).cold_items is not None
     paths = write_report(report, tmp_path / "a")
     for path in paths.values():
         assert path.is_file() and path.stat().st_size > 0
     assert paths["chart"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads(paths["json"].read_text())
     assert data["settings"]["seed"] == 0 and data["split"]["config"]["test_k"] == 5
-    assert "| mosaicrec hybrid |" in paths["markdown"].read_text()
+    assert f"| {SERVED} |" in paths["markdown"].read_text()
     again = write_report(run_evaluation(tiny_config), tmp_path / "b")
     for key in ("json", "markdown", "chart"):
         assert paths[key].read_bytes() == again[key].read_bytes(), key
@@ -91,7 +92,7 @@ def test_a_whole_run_tunes_on_validation_only(tiny_config, monkeypatch):
     from mosaicrec.evaluation import suite
 
     stages: list[str] = []
-    for name in ("grid_search", "tune_hybrid", "tune_cold_map", "validation_ndcg"):
+    for name in ("grid_search", "validation_ndcg"):
         real = getattr(suite, name)
 
         def spy(*args, _real=real, **kwargs):
@@ -109,23 +110,22 @@ def test_cli_runs_and_rejects_bad_sources(tiny_config, tmp_path, capsys, monkeyp
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["evaluate", "--ratings", str(tiny_config.ratings), "--vectors",
-                              str(tiny_config.vectors_npz), "--out", str(tmp_path / "cli"),
-                              "--quick", "--k", "10", "5"])
+    args = parser.parse_args(["evaluate", "--ratings", str(tiny_config.ratings), "--catalogue",
+                              str(tiny_config.catalogue), "--out", str(tmp_path / "cli"),
+                              "--quick", "--k", "10", "5", "--profile", "tiny"])
     config = config_from_args(args)
     assert config.ks == [5, 10] and config.quick and config.split.kind == "leave_last_k"
     with pytest.raises(SystemExit):
-        parser.parse_args(["evaluate", "--movielens", "x", "--vectors", "y"])
+        parser.parse_args(["evaluate", "--movielens", "x", "--catalogue", "y"])
     with pytest.raises(ConfigError, match="must include 10"):
-        EvaluationConfig(ratings=tiny_config.ratings, vectors_npz=tiny_config.vectors_npz,
-                         ks=[5])
+        EvaluationConfig(ratings=tiny_config.ratings, catalogue=tiny_config.catalogue, ks=[5])
     with pytest.raises(ConfigError, match="exactly one source"):
         EvaluationConfig(ratings=tiny_config.ratings)
     import mosaicrec.evaluation.cli as cli
 
     # main() runs the parsed config, with a tiny grid instead of --quick's to stay fast
-    monkeypatch.setattr(cli, "config_from_args",
-                        lambda _args: config.model_copy(update={"grids": _grids()}))
+    monkeypatch.setattr(cli, "config_from_args", lambda _args: tiny_config.model_copy(
+        update={"out": tmp_path / "cli"}))
     assert main(args) == 0
     assert (tmp_path / "cli" / "evaluation.md").is_file()
-    assert "mosaicrec hybrid" in capsys.readouterr().out
+    assert SERVED in capsys.readouterr().out

@@ -13,7 +13,7 @@ from mosaicrec.evaluation.evaluator import make_stage
 from mosaicrec.evaluation.history import Catalogue, History
 from mosaicrec.evaluation.interactions import InteractionConfig, mark_positives
 from mosaicrec.evaluation.split import SplitConfig, split_interactions
-from mosaicrec.evaluation.tuning import expand_grid, grid_search, tune_cold_map, tune_hybrid
+from mosaicrec.evaluation.tuning import expand_grid, grid_search
 
 
 def synthetic_split(n_users: int = 40, n_items: int = 30, seed: int = 0):
@@ -55,10 +55,6 @@ def test_tuners_refuse_the_test_stage():
     test = make_stage(split, cat, "test")
     with pytest.raises(ConfigError, match="validation only"):
         grid_search(lambda p: bl.MostPopular(), [{}], test)
-    with pytest.raises(ConfigError, match="validation only"):
-        tune_cold_map({}, test, bl.ALSConfig(), [{"space": "x", "ridge": 1.0}])
-    with pytest.raises(ConfigError, match="validation only"):
-        tune_hybrid({}, test, None, [{}], [0.0], [0.0])  # type: ignore[arg-type]
 
 
 def test_grid_search_fits_on_train_rows_only_and_picks_the_best():

@@ -1,4 +1,4 @@
-"""Item vectors: read through the store contract, saved and loaded, and MovieLens texts."""
+"""Item vectors: read through the store contract, saved and loaded."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mosaicrec.errors import CatalogueError
-from mosaicrec.evaluation.vectors import ItemVectors, movielens_texts
+from mosaicrec.indexing.vectors import ItemVectors
 
 
 def test_vectors_from_a_store_are_aligned_to_the_catalogue(tmp_path):
@@ -32,8 +32,11 @@ def test_vectors_from_a_store_are_aligned_to_the_catalogue(tmp_path):
     assert vectors.encoders == {"image": "i", "text": "t"}
     assert vectors.present["image"].tolist() == [False, True]
     # catalogue ids may be ints (u.data); unknown items get zero rows
-    text = vectors.aligned(["b", "a", "zzz"], "text")
+    text, has = vectors.aligned(["b", "a", "zzz"], "text")
     assert text.tolist() == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    assert has.tolist() == [True, True, False]
+    assert vectors.aligned(["a", "b"], "image")[1].tolist() == [False, True]
+    assert list(vectors.by_id("image")) == ["b"]
     with pytest.raises(CatalogueError, match="no vectors"):
         ItemVectors.from_store(config, names=["audio"])
 
@@ -44,17 +47,8 @@ def test_save_and_load_round_trip(tmp_path):
     vectors.save(tmp_path / "v.npz", meta={"k": 1})
     loaded, meta = ItemVectors.load(tmp_path / "v.npz")
     assert loaded.ids == ["1", "2"] and meta == {"k": 1} and loaded.encoders == {"text": "enc"}
-    assert np.array_equal(loaded.aligned([2, 1], "text"), [[0, 1], [1, 0]])
+    assert np.array_equal(loaded.aligned([2, 1], "text")[0], [[0, 1], [1, 0]])
     with pytest.raises(CatalogueError, match="rows"):
         ItemVectors(["1"], {"text": np.eye(2)})
     with pytest.raises(CatalogueError, match="no vector space"):
         loaded.aligned(["1"], "image")
-
-
-@pytest.mark.realdata
-def test_movielens_texts_use_titles_genres_and_overviews(movielens_dir):
-    ids, texts = movielens_texts(movielens_dir)
-    assert len(ids) == len(set(ids)) == 1682  # TMDB's duplicated ids collapse to one row
-    assert texts[0].startswith("Toy Story (1995). Led by Woody")
-    assert texts[0].endswith("Tags: Animation, Children's, Comedy.")
-    assert all(t.strip() for t in texts)  # empty overviews still leave title and genres

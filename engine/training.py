@@ -1,0 +1,320 @@
+"""Training: the event store -> a tuned, saved, published :class:`TrainedModel`.
+
+1. Read every event; hold out each user's last ``holdout`` events as validation (users with at
+   least ``min_events``), so settings are chosen on the future of the log, never on a test set.
+2. Fit the behaviour models on the rest (EASE once per regularisation; ALS; the sequence
+   model), and choose the content map on pseudo-new items.
+3. Run the *served* candidate and signal code (:class:`~mosaicrec.engine.Recommender` over an
+   in-memory retriever holding the validation models' vectors) once per validation user, then
+   choose the EASE setting and the blend weights on those cached signals.
+4. Refit everything on all events with the chosen settings, save the versioned artefact, and
+   write the items' behaviour vectors into the collection as named vectors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from mosaicrec.config import StrictModel
+from mosaicrec.engine.models.als import ALSConfig, ALSModel
+from mosaicrec.engine.models.artefact import Manifest, new_version, save_model, schema_fingerprint
+from mosaicrec.engine.models.blend import BlendConfig, TuningSet, tune_blend
+from mosaicrec.engine.models.content_map import ContentMap, ContentMapConfig, choose_content_map
+from mosaicrec.engine.models.data import PositiveRule, TrainingData
+from mosaicrec.engine.models.ease import EASEConfig, EASEModel
+from mosaicrec.engine.models.sequence import SequenceConfig, SequenceModel
+from mosaicrec.engine.models.trained import TrainedModel
+from mosaicrec.engine.publish import catalogue_vectors, publish_vectors
+from mosaicrec.engine.stages.candidates import SourceLimits
+from mosaicrec.errors import ConfigError
+from mosaicrec.indexing.stores.base import VectorStore
+
+__all__ = ["TrainingConfig", "TrainReport", "train"]
+
+_DAY = 86400.0
+
+
+def _default_grid() -> dict[str, list[float]]:
+    return {"sequence": [0.0, 1.0, 2.0, 3.0], "popularity": [-1.0, -0.5, -0.25, 0.0],
+            "als": [0.0, 0.5], "content": [0.0, 0.1], "trending": [0.0, 0.25],
+            "new_item": [0.5]}
+
+
+class TrainingConfig(StrictModel):
+    positives: PositiveRule = Field(default_factory=PositiveRule)
+    holdout: int = Field(5, ge=1, description="each user's last events held out to validate")
+    min_events: int = Field(10, ge=2, description="users with fewer keep everything for fit")
+    ease: EASEConfig | None = Field(default_factory=EASEConfig)
+    ease_lams: list[float] = Field(default_factory=lambda: [300.0, 1000.0, 3000.0])
+    ease_half_lives: list[float | None] = Field(
+        default_factory=lambda: [None, 3.0, 5.0, 10.0, 20.0])
+    als: ALSConfig | None = Field(default_factory=ALSConfig)
+    sequence: SequenceConfig | None = Field(default_factory=SequenceConfig)
+    sequence_positives_only: bool = Field(
+        True, description="the sequence model reads positives only (better on MovieLens)")
+    content_map: ContentMapConfig | None = Field(default_factory=ContentMapConfig)
+    blend_grid: dict[str, list[float]] = Field(default_factory=_default_grid)
+    sources: SourceLimits = Field(default_factory=SourceLimits)
+    content_space: str = Field("fused", description="space of the fusion user model")
+    trend_days: float = Field(14.0, gt=0)
+    max_tuning_users: int | None = Field(
+        3000, ge=1, description="validation users sampled (seeded) for tuning; None = all")
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class TrainReport:
+    manifest: Manifest
+    path: Path
+    model: TrainedModel
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Phases:
+    """Times each phase and shows one progress bar over the phases."""
+
+    def __init__(self, names: list[str], enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=len(names), desc="training", unit="step", disable=not enabled)
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        self.bar.set_postfix_str(name)
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - t0, 3)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def train(store: VectorStore, events: Any, config: TrainingConfig | None = None, *,
+          models_dir: Path, collection: str) -> TrainReport:
+    """Fit, tune on validation, refit on everything, save and publish (see module doc)."""
+    cfg = config or TrainingConfig()
+    start = time.perf_counter()
+    phases = _Phases(["read", "fit on train", "tuning signals", "blend", "refit", "save",
+                      "publish"], cfg.progress)
+    try:
+        with phases("read"):
+            cols = events.export()
+            if not len(cols):
+                raise ConfigError("the event store is empty: import events before training "
+                                  "(mosaicrec events import FILE)")
+            data = TrainingData.from_columns(cols.user_id, cols.item_id, cols.type,
+                                             cols.timestamp, cols.value, cfg.positives)
+            content = catalogue_vectors(store, _content_spaces(store, cfg))
+        with phases("fit on train"):
+            reduced, targets = data.holdout(cfg.holdout, cfg.min_events)
+            parts = _fit(reduced, cfg, content, cfg.ease_lams, choose_map=True)
+        with phases("tuning signals"):
+            tuning = _tuning_sets(store, reduced, targets, parts, content, cfg)
+        with phases("blend"):
+            choice, validation = _choose(tuning, cfg)
+        with phases("refit"):
+            final_cfg = cfg.model_copy(update={"content_map": None})
+            final = _fit(data, final_cfg, content, [choice["lam"]], choose_map=False)
+            model = _assemble(final, choice, cfg, data, content, parts.get("map_choice"))
+        with phases("save"):
+            manifest = _manifest(store, events, data, cfg, choice, validation, parts,
+                                 collection, phases.timings)
+            path = save_model(model, manifest, models_dir)
+        with phases("publish"):
+            publish_vectors(store, model, content)
+    finally:
+        phases.close()
+    manifest.timings_s = dict(phases.timings)
+    (path / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+    return TrainReport(manifest, path, model, time.perf_counter() - start, phases.timings)
+
+
+def _content_spaces(store: VectorStore, cfg: TrainingConfig) -> list[str]:
+    wanted = [cfg.content_space, *(cfg.content_map.spaces if cfg.content_map else [])]
+    return [s for s in dict.fromkeys(wanted) if s in store.schema.vectors]
+
+
+def _fit(data: TrainingData, cfg: TrainingConfig, content: Any, lams: list[float], *,
+         choose_map: bool) -> dict[str, Any]:
+    parts: dict[str, Any] = {}
+    if cfg.ease is not None:
+        parts["ease"] = {lam: EASEModel(cfg.ease.model_copy(update={"lam": lam})).fit(data)
+                         for lam in lams}
+    if cfg.als is not None:
+        parts["als"] = ALSModel(cfg.als).fit(data)
+    if cfg.sequence is not None:
+        seqs = data.positive_sequences() if cfg.sequence_positives_only else data.sequences
+        parts["sequence"] = SequenceModel(cfg.sequence).fit(seqs, data.n_items,
+                                                            progress=cfg.progress)
+    if choose_map and cfg.content_map is not None and "als" in parts:
+        als: ALSModel = parts["als"]
+        spaces = {s: content.aligned(data.items.ids, s) for s in cfg.content_map.spaces
+                  if s in content.spaces}
+        if spaces:
+            mapped, trials = choose_content_map(
+                {s: m for s, (m, _) in spaces.items()}, {s: h for s, (_, h) in spaces.items()},
+                als.item_vectors, als.user_vectors(data), data.positives, cfg.content_map)
+            parts["content_map"], parts["map_choice"] = mapped, trials
+    return parts
+
+
+def _model(parts: dict[str, Any], lam: float, half_life: float | None, cfg: TrainingConfig,
+           items: Any, weights: dict[str, float] | None = None) -> TrainedModel:
+    ease = parts["ease"][lam].with_half_life(half_life) if "ease" in parts else None
+    return TrainedModel(items, cfg.positives, BlendConfig(weights=weights or {}), ease=ease,
+                        als=parts.get("als"), sequence=parts.get("sequence"),
+                        sequence_positives_only=cfg.sequence_positives_only,
+                        content_map=parts.get("content_map"))
+
+
+def _tuning_sets(store: VectorStore, reduced: TrainingData, targets: list[np.ndarray],
+                 parts: dict[str, Any], content: Any, cfg: TrainingConfig,
+                 ) -> dict[tuple[float, float | None], TuningSet]:
+    """Per EASE setting, each validation user's candidates and raw signals, computed by the
+    serving code over the models fitted on the reduced log."""
+    from mosaicrec.engine.pipeline import Recommender, RecommenderConfig
+    from mosaicrec.engine.popularity import FixedPopularity
+    from mosaicrec.engine.retrieval import MemoryRetriever
+
+    users = [u for u, t in enumerate(targets) if len(t)]
+    if cfg.max_tuning_users is not None and len(users) > cfg.max_tuning_users:
+        rng = np.random.default_rng(cfg.seed)
+        users = sorted(rng.choice(users, cfg.max_tuning_users, replace=False).tolist())
+    if not users:
+        raise ConfigError(f"no user has {cfg.min_events} events or more: nothing to validate "
+                          "on (lower min_events, or import more events)")
+    lams = list(parts.get("ease", {1.0: None}))
+    base = cfg.ease.lam if cfg.ease and cfg.ease.lam in lams else lams[0]
+    base_hl = cfg.ease.half_life if cfg.ease else None
+    model = _model(parts, base, base_hl, cfg, reduced.items)
+    memory = MemoryRetriever(_memory_spaces(model, content, reduced),
+                             new_ids=[i for i in content.ids if i not in reduced.items])
+    counts = reduced.interaction_counts
+    newest = max((float(t.max()) for t in reduced.timestamps if len(t)), default=0.0)
+    popularity = FixedPopularity(dict(zip(reduced.items.ids, counts.astype(int), strict=True)),
+                                 _recent_counts(reduced, newest - cfg.trend_days * _DAY),
+                                 catalogue_size=len(content.ids))
+    space = cfg.content_space if cfg.content_space in content.spaces else \
+        next(iter(store.schema.vectors))
+    rec = Recommender(store, None, config=RecommenderConfig(space=space, sources=cfg.sources,
+                                                            explain=False),
+                      model=model, retriever=memory, popularity=popularity)
+    wants_content = any(w for w in cfg.blend_grid.get("content", [0.0]))
+    variants = [(lam, hl) for lam in lams for hl in (cfg.ease_half_lives if cfg.ease
+                                                     else [None])]
+    sets = {v: TuningSet() for v in variants}
+    ease_variants = {v: parts["ease"][v[0]].with_half_life(v[1]) for v in variants
+                     if "ease" in parts}
+    for u in users:
+        ids, signals, state = rec.candidate_signals(reduced.events_of(u),
+                                                    content=wants_content)
+        rows = reduced.items.rows(ids)
+        hit = np.isin(rows, targets[u]) & (rows >= 0)
+        for v, tuning in sets.items():
+            sig = dict(signals)
+            if v in ease_variants:
+                ease = ease_variants[v]
+                known = rows >= 0
+                values = np.full(len(ids), np.nan)
+                values[known] = ease.score(ease.state(state.history), rows[known])
+                sig["ease"] = values
+            tuning.signals.append(sig)
+            tuning.relevant.append(hit)
+            tuning.n_relevant.append(len(targets[u]))
+    return sets
+
+
+def _memory_spaces(model: TrainedModel, content: Any, data: TrainingData,
+                   ) -> dict[str, tuple[list[str], np.ndarray, str]]:
+    spaces: dict[str, tuple[list[str], np.ndarray, str]] = {
+        name: (ids, content.spaces[name][rows], "cosine")
+        for name in content.spaces for ids, rows in [content.present_ids(name)]}
+    vectors = model.behaviour_vectors(content.ids, content.by_id(
+        model.content_map.space) if model.content_map is not None else None)
+    for name, (ids, matrix) in vectors.items():
+        spaces[name] = (ids, matrix, "dot")
+    return spaces
+
+
+def _recent_counts(data: TrainingData, since: float) -> dict[str, int]:
+    counts: dict[str, set[int]] = {}
+    for u, (seq, ts) in enumerate(zip(data.sequences, data.timestamps, strict=True)):
+        for r in seq[ts >= since]:
+            counts.setdefault(data.items.ids[r], set()).add(u)
+    return {i: len(us) for i, us in counts.items()}
+
+
+def _choose(sets: dict[tuple[float, float | None], TuningSet], cfg: TrainingConfig,
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    grid = {k: v for k, v in cfg.blend_grid.items()}
+    if cfg.ease is not None:
+        grid["ease"] = [1.0]  # the anchor: other weights are relative to it
+    best: tuple[float, Any, Any] = (-np.inf, None, None)
+    trials: list[dict[str, Any]] = []
+    for (lam, hl), tuning in sets.items():
+        weights, score, _ = tune_blend(tuning, grid)
+        trials.append({"lam": lam, "half_life": hl, "weights": weights, "ndcg@10": score})
+        if score > best[0]:
+            best = (score, (lam, hl), weights)
+    score, (lam, hl), weights = best
+    tuning = sets[(lam, hl)]
+    singles = {name: tune_blend(tuning, {name: [1.0]})[1] for name in
+               ("ease", "als", "sequence", "popularity", "content") if name in grid}
+    recall = float(np.mean([r.sum() / max(n, 1) for r, n in
+                            zip(tuning.relevant, tuning.n_relevant, strict=True)]))
+    validation = {"ndcg@10": score, "users": len(tuning.relevant), "single_signals": singles,
+                  "candidate_recall": recall, "trials": trials}
+    return {"lam": lam, "half_life": hl, "weights": weights}, validation
+
+
+def _assemble(parts: dict[str, Any], choice: dict[str, Any], cfg: TrainingConfig,
+              data: TrainingData, content: Any, map_trials: Any) -> TrainedModel:
+    model = _model(parts, choice["lam"], choice["half_life"], cfg, data.items,
+                   {k: v for k, v in choice["weights"].items() if v != 0})
+    if cfg.content_map is not None and model.als is not None and map_trials:
+        best = max(map_trials, key=lambda t: t["pseudo_new_ndcg@10"])
+        matrix, has = content.aligned(data.items.ids, best["space"])
+        model.content_map = ContentMap.fit(best["space"], matrix[has],
+                                           model.als.item_vectors[has], best["ridge"])
+    return model
+
+
+def _manifest(store: VectorStore, events: Any, data: TrainingData, cfg: TrainingConfig,
+              choice: dict[str, Any], validation: dict[str, Any], parts: dict[str, Any],
+              collection: str, timings: dict[str, float]) -> Manifest:
+    import importlib.metadata as md
+
+    libraries = {}
+    for lib in ("mosaicrec", "numpy", "torch", "implicit", "qdrant-edge-py", "qdrant-client"):
+        try:
+            libraries[lib] = md.version(lib)
+        except md.PackageNotFoundError:
+            continue
+    seq = parts.get("sequence")
+    return Manifest(
+        version=new_version(), created_at=time.time(), collection=collection,
+        schema_fingerprint=schema_fingerprint(store.schema),
+        data_fingerprint=events.fingerprint(),
+        counts={"users": data.n_users, "items": data.n_items, "events": data.n_events},
+        positives=cfg.positives,
+        ease=cfg.ease.model_copy(update={"lam": choice["lam"],
+                                         "half_life": choice["half_life"]}) if cfg.ease else None,
+        als=cfg.als, sequence=cfg.sequence.model_dump() if cfg.sequence else None,
+        sequence_positives_only=cfg.sequence_positives_only,
+        content_map={"trials": parts.get("map_choice")} if parts.get("map_choice") else None,
+        blend=BlendConfig(weights={k: v for k, v in choice["weights"].items() if v != 0}),
+        validation=validation, settings=cfg.model_dump(mode="json"),
+        timings_s=dict(timings), libraries=libraries,
+        device=str(seq.device) if seq is not None else "cpu")

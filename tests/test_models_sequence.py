@@ -1,0 +1,144 @@
+"""The SASRec-style sequence model: it learns a deterministic cycle, its scores are a dot
+product of user states and item vectors, it saves and loads exactly, and bad input is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mosaicrec.engine.models.sequence import SequenceConfig, SequenceModel
+from mosaicrec.errors import ConfigError, RequestError
+
+N_ITEMS = 10
+TINY = dict(dim=16, blocks=1, heads=2, max_len=12, dropout=0.0, epochs=40, batch_size=32,
+            learning_rate=5e-3, device="cpu", threads=1)
+
+
+def cycle_sequences(n_users: int = 120, seed: int = 0) -> list[np.ndarray]:
+    """Item k is always followed by (k + 1) mod 10; random starts and lengths."""
+    rng = np.random.default_rng(seed)
+    return [(rng.integers(N_ITEMS) + np.arange(rng.integers(3, 12))) % N_ITEMS
+            for _ in range(n_users)]
+
+
+def queries() -> list[np.ndarray]:
+    """For each k, a sequence ending in k."""
+    return [np.arange(k - 4, k + 1) % N_ITEMS for k in range(N_ITEMS)]
+
+
+def next_item_hits(model: SequenceModel) -> int:
+    top = model.score(queries(), np.arange(N_ITEMS)).argmax(axis=1)
+    return int((top == (np.arange(N_ITEMS) + 1) % N_ITEMS).sum())
+
+
+@pytest.fixture(scope="module")
+def model() -> SequenceModel:
+    return SequenceModel(SequenceConfig(**TINY)).fit(cycle_sequences(), N_ITEMS)
+
+
+def test_learns_the_cycle(model: SequenceModel) -> None:
+    assert next_item_hits(model) >= 9
+    assert model.n_items == N_ITEMS and model.epochs_run == TINY["epochs"]
+    assert model.fit_seconds > 0
+
+
+def test_scores_are_states_dot_item_vectors(model: SequenceModel) -> None:
+    seqs = queries() + [np.array([3], dtype=np.int64)]
+    states, items = model.user_states(seqs), model.item_vectors
+    assert states.dtype == np.float32 and items.dtype == np.float32
+    assert states.shape == (len(seqs), model.state_dim) and items.shape == (N_ITEMS, 16)
+    np.testing.assert_allclose(model.score(seqs, np.arange(N_ITEMS)), states @ items.T,
+                               rtol=1e-6, atol=1e-6)
+    picked = np.array([7, 2])
+    np.testing.assert_allclose(model.score(seqs, picked), states @ items[picked].T, atol=1e-6)
+
+
+def test_states_ignore_padding_and_empty_sequences_are_zero(model: SequenceModel) -> None:
+    short, long = np.array([1, 2]), np.arange(11) % N_ITEMS
+    together = model.user_states([short, long, np.array([], dtype=np.int64)])
+    alone = model.user_states([short])
+    np.testing.assert_allclose(together[0], alone[0], atol=1e-5)
+    assert not together[2].any()
+    assert model.user_states([]).shape == (0, model.state_dim)
+
+
+def test_only_the_newest_max_len_items_count(model: SequenceModel) -> None:
+    tail = np.arange(12) % N_ITEMS
+    longer = np.concatenate([np.array([5, 5, 5]), tail])
+    a, b = model.user_states([tail, longer])
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_save_load_gives_identical_scores(model: SequenceModel, tmp_path) -> None:
+    model.save(tmp_path)
+    loaded = SequenceModel.load(tmp_path)
+    assert loaded.config == model.config and loaded.n_items == N_ITEMS
+    np.testing.assert_array_equal(loaded.item_vectors, model.item_vectors)
+    np.testing.assert_allclose(loaded.user_states(queries()), model.user_states(queries()),
+                               atol=1e-6)
+
+
+def test_same_seed_same_weights() -> None:
+    cfg = SequenceConfig(**{**TINY, "epochs": 2, "dropout": 0.2})
+    data = cycle_sequences(40)
+    a = SequenceModel(cfg).fit(data, N_ITEMS).item_vectors
+    b = SequenceModel(cfg).fit(data, N_ITEMS).item_vectors
+    c = SequenceModel(cfg.model_copy(update={"seed": 1})).fit(data, N_ITEMS).item_vectors
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_fit_leaves_global_rng_alone() -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    SequenceModel(SequenceConfig(**{**TINY, "epochs": 1})).fit(cycle_sequences(20), N_ITEMS)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_sampled_softmax_learns_the_cycle() -> None:
+    cfg = SequenceConfig(**{**TINY, "full_softmax_max_items": 5, "sampled_negatives": 6})
+    assert next_item_hits(SequenceModel(cfg).fit(cycle_sequences(), N_ITEMS)) >= 8
+
+
+def test_bad_input_is_refused(model: SequenceModel) -> None:
+    with pytest.raises(ConfigError, match="no sequences"):
+        SequenceModel(SequenceConfig(**TINY)).fit([], N_ITEMS)
+    with pytest.raises(ConfigError, match="item index 10 outside"):
+        SequenceModel(SequenceConfig(**TINY)).fit([np.array([1, 10])], N_ITEMS)
+    with pytest.raises(ConfigError, match="item index -1 outside"):
+        SequenceModel(SequenceConfig(**TINY)).fit([np.array([1, -1])], N_ITEMS)
+    with pytest.raises(ConfigError, match="n_items"):
+        SequenceModel(SequenceConfig(**TINY)).fit([np.array([0, 0])], 0)
+    with pytest.raises(ConfigError, match="2 or more"):
+        SequenceModel(SequenceConfig(**TINY)).fit([np.array([1]), np.array([])], N_ITEMS)
+    with pytest.raises(ConfigError, match="before fit"):
+        SequenceModel().user_states([np.array([1])])
+    with pytest.raises(RequestError, match="item index 12 outside"):
+        model.user_states([np.array([1, 12])])
+    with pytest.raises(RequestError, match="integer"):
+        model.user_states([np.array([1.5])])
+    with pytest.raises(RequestError, match="outside"):
+        model.score([np.array([1])], np.array([N_ITEMS]))
+    with pytest.raises(ConfigError, match="no saved sequence model"):
+        SequenceModel.load(__import__("pathlib").Path("/nonexistent"))
+
+
+def test_config_is_strict() -> None:
+    with pytest.raises(ConfigError, match="divisible"):
+        SequenceConfig(dim=10, heads=3)
+    with pytest.raises(ConfigError, match="blocs: Extra inputs"):
+        SequenceConfig(blocs=2)
+
+
+@pytest.mark.gpu
+def test_fits_on_cuda_with_bf16() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device (torch.cuda.is_available() is false)")
+    cfg = SequenceConfig(**{**TINY, "device": "cuda", "mixed_precision": True, "threads": None})
+    model = SequenceModel(cfg).fit(cycle_sequences(), N_ITEMS)
+    assert next(model._fitted().parameters()).is_cuda
+    assert next_item_hits(model) >= 8
+    states = model.user_states(queries())
+    assert states.dtype == np.float32 and np.isfinite(states).all()

@@ -1,0 +1,179 @@
+"""Known-answer tests for training and serving the trained recommender.
+
+The world: 40 items in 4 content clusters. Users who like an item of cluster 0 also like its
+partner in cluster 2 (and cluster 1 goes with cluster 3): a pattern in behaviour that content
+cannot see, since partners are far apart in content space.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mosaicrec.engine import Interaction, Recommender, SQLiteEventStore
+from mosaicrec.engine.models.artefact import load_model
+from mosaicrec.engine.publish import sync_items
+from mosaicrec.engine.synthetic import clustered_catalogue
+from mosaicrec.engine.training import TrainingConfig, train
+from mosaicrec.errors import ConfigError, ModelMismatchError
+from mosaicrec.indexing.stores import (
+    CollectionSchema,
+    Point,
+    StoreConfig,
+    VectorSpace,
+    open_store,
+)
+
+DIM = 16
+TINY = TrainingConfig(
+    ease_lams=[10.0], ease_half_lives=[None, 5.0],
+    als={"factors": 8, "regularization": 0.1, "iterations": 10},
+    sequence={"dim": 16, "epochs": 15, "max_len": 20, "batch_size": 16},
+    blend_grid={"sequence": [0.0, 1.0], "popularity": [0.0], "new_item": [0.5]},
+    content_map={"spaces": ["fused"], "ridges": [0.1], "folds": 2}, min_events=6,
+    progress=False)
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return clustered_catalogue(4, 10, DIM, spread=0.2, seed=1)
+
+
+def _store(cat, tmp_path, backend="qdrant"):
+    schema = CollectionSchema(vectors={"fused": VectorSpace(dim=DIM, encoder="syn")},
+                              payload_indexes={"cluster": "integer"})
+    config = StoreConfig(backend="qdrant", path=":memory:") if backend == "qdrant" else \
+        StoreConfig(path=str(tmp_path / "edge"))
+    store = open_store(config, schema)
+    store.upsert([Point(i, {"fused": v}, {"cluster": int(lab), "title": f"T{i}"})
+                  for i, v, lab in zip(cat.ids, cat.vectors, cat.labels, strict=True)])
+    return store
+
+
+def _log(cat, users=60, seed=0):
+    rng = np.random.default_rng(seed)
+    events = []
+    for u in range(users):
+        a, b = (0, 2) if u % 2 == 0 else (1, 3)
+        for t, k in enumerate(rng.choice(10, 6, replace=False)):
+            events.append(Interaction(f"u{u}", f"c{a}-{k}", "like", 100.0 * t))
+            events.append(Interaction(f"u{u}", f"c{b}-{k}", "like", 100.0 * t + 50))
+    return events
+
+
+@pytest.fixture()
+def world(cat, tmp_path):
+    store = _store(cat, tmp_path)
+    events = SQLiteEventStore(":memory:")
+    events.append(_log(cat))
+    report = train(store, events, TINY, models_dir=tmp_path / "models", collection="items")
+    yield store, events, report, tmp_path
+    store.close()
+    events.close()
+
+
+def clusters(ids):
+    return [int(i.split("-")[0][1:]) for i in ids]
+
+
+def test_behaviour_finds_what_content_cannot(world):
+    store, events, report, _ = world
+    events.append([Interaction("ana", f"c0-{k}", "like", 1e6 + k) for k in (1, 2, 3)])
+    trained = Recommender(store, events, model=report.model).recommend("ana", n=5)
+    untrained = Recommender(store, events).recommend("ana", n=5)
+    assert clusters(untrained.ids).count(0) == 5  # content: more of the same cluster
+    assert clusters(trained.ids).count(2) >= 3  # behaviour: the partners in cluster 2
+    assert {"c2-1", "c2-2", "c2-3"} & set(trained.ids)
+    e = trained.items[0].explanation
+    assert e.contributions and e.contributions[0].item_id in {"c0-1", "c0-2", "c0-3"}
+    assert e.shares and "behaviour" in e.shares and e.sentence.startswith("Because you liked")
+
+
+def test_one_new_event_changes_the_next_list(world):
+    store, events, report, _ = world
+    rec = Recommender(store, events, model=report.model)
+    events.append([Interaction("bo", f"c0-{k}", "like", 1e6 + k) for k in (1, 2)])
+    before = rec.recommend("bo", n=5).ids
+    events.append([Interaction("bo", f"c1-{k}", "like", 2e6 + k) for k in (4, 5, 6, 7)])
+    after = rec.recommend("bo", n=5).ids
+    assert before != after
+    assert clusters(after).count(3) >= 2  # the new taste's behaviour partners appear
+
+
+def test_an_item_indexed_after_training_is_recommended_from_content(world, cat):
+    store, events, report, _ = world
+    centre = cat.centers[2]
+    store.upsert([Point("fresh", {"fused": centre}, {"cluster": 2, "title": "Fresh"})])
+    sync_items(store, report.model, ["fresh"])
+    rec = Recommender(store, events, model=report.model)
+    events.append([Interaction("cy", f"c2-{k}", "like", 1e6 + k) for k in range(6)]
+                  + [Interaction("cy", f"c0-{k}", "like", 1e6 + 10 + k) for k in range(6)])
+    recs = rec.recommend("cy", n=10)
+    assert "fresh" in recs.ids
+    item = recs.items[recs.ids.index("fresh")]
+    assert np.isfinite(item.signals["new_item"]) and item.signals["new_item"] > 0
+    only_new = rec.recommend("cy", n=3, filters={"must": [{"field": "behaviour",
+                                                           "match": "mapped"}]})
+    assert only_new.ids == ["fresh"]
+
+
+def test_saved_model_loads_with_identical_scores(world):
+    store, events, report, tmp_path = world
+    loaded = load_model(tmp_path / "models", collection="items", schema=store.schema)
+    history = events.history("u0")
+    a, b = report.model.state(history), loaded.state(history)
+    ids = [f"c{c}-{k}" for c in range(4) for k in range(10)]
+    sa, sb = report.model.signals(a, ids), loaded.signals(b, ids)
+    assert set(sa) == set(sb) and {"ease", "als", "sequence"} <= set(sa)
+    for name in sa:
+        np.testing.assert_array_equal(sa[name], sb[name])
+    assert loaded.blend.weights == report.model.blend.weights
+    r1 = Recommender(store, events, model=report.model).recommend("u0", n=8)
+    r2 = Recommender(store, events, model=loaded).recommend("u0", n=8)
+    assert r1.ids == r2.ids and np.allclose(r1.scores, r2.scores)
+    manifest = loaded.manifest
+    assert manifest.counts["events"] == events.count() and manifest.validation["users"] > 0
+    assert {"fit on train", "blend", "refit"} <= set(manifest.timings_s)
+
+
+def test_a_mismatched_model_is_refused(world, cat):
+    store, _, _, tmp_path = world
+    with pytest.raises(ModelMismatchError, match="collection 'items', not 'other'"):
+        load_model(tmp_path / "models", collection="other", schema=store.schema)
+    changed = CollectionSchema(vectors={"fused": VectorSpace(dim=DIM, encoder="another")})
+    with pytest.raises(ModelMismatchError, match="encoders changed"):
+        load_model(tmp_path / "models", collection="items", schema=changed)
+
+
+def test_behaviour_vectors_are_named_vectors_of_the_collection(world):
+    store, _, report, _ = world
+    assert store.schema.vectors["als"].distance == "dot"
+    assert store.schema.vectors["sequence"].dim == report.model.sequence.item_vectors.shape[1]
+    state = report.model.state([Interaction("x", "c1-0", "like", 0.0)])
+    hits = store.query(state.als, using="als", limit=3)
+    rows = report.model.items.rows([h.id for h in hits])
+    want = np.sort(report.model.als.item_vectors @ state.als)[::-1][:3]
+    np.testing.assert_allclose([h.score for h in hits], want, rtol=1e-4)
+    assert (rows >= 0).all()
+
+
+def test_training_refuses_an_empty_log(cat, tmp_path):
+    store = _store(cat, tmp_path)
+    with pytest.raises(ConfigError, match="empty"):
+        train(store, SQLiteEventStore(":memory:"), TINY, models_dir=tmp_path / "m",
+              collection="items")
+
+
+def test_training_on_edge_persists_across_reopen(cat, tmp_path):
+    store = _store(cat, tmp_path, backend="edge")
+    events = SQLiteEventStore(":memory:")
+    events.append(_log(cat, users=30))
+    train(store, events, TINY, models_dir=tmp_path / "models", collection="items")
+    store.close()
+    store = open_store(StoreConfig(path=str(tmp_path / "edge")))
+    try:
+        model = load_model(tmp_path / "models", collection="items", schema=store.schema)
+        recs = Recommender(store, events, model=model).recommend("u0", n=5)
+        assert len(recs.ids) == 5 and recs.model_version == model.version
+    finally:
+        store.close()
