@@ -20,12 +20,14 @@ __all__ = ["StrictModel", "describe_validation_error"]
 
 
 def describe_validation_error(name: str, exc: ValidationError) -> str:
+    prefix = f"invalid {name}: "
     problems = "; ".join(
         (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "")
-        + e["msg"].removeprefix("Value error, ")
+        # a nested strict model already said which model it was
+        + e["msg"].removeprefix("Value error, ").removeprefix(prefix)
         for e in exc.errors()
     )
-    return f"invalid {name}: {problems}"
+    return prefix + problems
 
 
 class StrictModel(BaseModel):

@@ -2,7 +2,8 @@
 
 40 items in four themes, each with a title, description, tags, a generated 64x64 PNG and a
 1-second generated WAV; a few items lack an image or audio on purpose, to show how items with a
-missing modality are indexed. Run ``python -m mosaicrec.data.make_sample [OUT_DIR]``.
+missing modality are indexed; and ``events.csv``, an interaction log of 80 users. Run
+``python -m mosaicrec.data.make_sample [OUT_DIR] [--events-only]``.
 """
 
 from __future__ import annotations
@@ -162,6 +163,47 @@ def make_sample(out: Path) -> Path:
     return out / "catalogue.csv"
 
 
+# Tastes of the sample's users. Besides one-theme fans, two groups follow a pattern that
+# content cannot see: "night sailors" pair the ocean with space, "trail runners" the forest
+# with the city; a trained model learns it from the events.
+TASTES = [("ocean",), ("forest",), ("city",), ("space",), ("ocean", "space"), ("forest", "city")]
+EVENT_TYPES = ["view", "click", "like", "like", "purchase"]
+
+
+def make_events(out: Path, users: int = 80, seed: int = 11) -> Path:
+    """``events.csv``: who did what with which item, when (ISO-8601), over four weeks.
+
+    User ``ana`` is a night sailor who has only seen ocean items so far."""
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2025-03-01T08:00:00")
+    rows = []
+    for u in range(users):
+        user = "ana" if u == 0 else f"user-{u:03d}"
+        themes = TASTES[4] if u == 0 else TASTES[u % len(TASTES)]
+        picks = [(t, int(i)) for t in themes for i in rng.choice(10, 6, replace=False)]
+        if u == 0:
+            picks = [("ocean", i) for i in (0, 2, 4, 5, 7)]
+        rng.shuffle(picks)
+        when = start + np.timedelta64(int(rng.integers(0, 14 * 24)), "h")
+        for theme, i in picks:
+            when = when + np.timedelta64(int(rng.integers(1, 30)), "h")
+            kind = str(rng.choice(EVENT_TYPES))
+            rows.append({"user_id": user, "item_id": f"{theme}-{i + 1:02d}", "type": kind,
+                         "timestamp": f"{when}Z"})
+        if rng.random() < 0.3:  # some users dislike an item of another theme
+            other = str(rng.choice([t for t in THEMES if t not in themes]))
+            rows.append({"user_id": user, "item_id": f"{other}-{int(rng.integers(1, 11)):02d}",
+                         "type": "dislike", "timestamp": f"{when + np.timedelta64(2, 'h')}Z"})
+    with (out / "events.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["user_id", "item_id", "type", "timestamp"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return out / "events.csv"
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "sample"
-    print(make_sample(target))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    target = Path(args[0]) if args else Path(__file__).parent / "sample"
+    if "--events-only" not in sys.argv:
+        print(make_sample(target))
+    print(make_events(target))

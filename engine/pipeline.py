@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from mosaicrec.engine.explain import Explanation
 from mosaicrec.engine.explainer import Explainer
 from mosaicrec.engine.models.trained import TrainedModel
 from mosaicrec.engine.popularity import Popularity
+from mosaicrec.engine.result_cache import ResultCache
 from mosaicrec.engine.retrieval import Retriever, StoreRetriever
 from mosaicrec.engine.stages import (
     BlendStage,
@@ -91,6 +92,9 @@ class RecommenderConfig(StrictModel):
     rank: RankConfig = Field(default_factory=RankConfig)
     rerank: RerankConfig = Field(default_factory=RerankConfig)
     cold_start: ColdStartConfig = Field(default_factory=ColdStartConfig)
+    result_cache_size: int = Field(
+        10_000, ge=0, description="finished lists kept for repeated requests (0: off)")
+    result_cache_ttl_s: float = Field(60.0, gt=0, description="oldest cached list served")
 
 
 @dataclass
@@ -163,9 +167,11 @@ class Recommender:
         self.popularity = popularity or Popularity(
             events, store.count(), c.popularity_refresh_s, positive_only=model is None,
             trend_days=c.trend_days)
+        self.results = ResultCache(c.result_cache_size, c.result_cache_ttl_s)
         if events is not None:  # append / forget drop the cached profile; erasure the counts
             events.add_listener(self.cache.invalidate)
             events.add_listener(self.popularity.on_change)
+            events.add_listener(self.results.forget_user)
         self.explainer = Explainer(model=model, retriever=self.retriever, fuser=self.fuser,
                                    space=c.space, label_field=c.history.label_field)
         self.stages: dict[str, Stage] = self._default_stages()
@@ -216,7 +222,18 @@ class Recommender:
         exclude: Sequence[str] = (),
         history: Sequence[Interaction] | None = None,
     ) -> Recommendations:
-        """Top ``n`` items for a user (or for a given ``history``), best first."""
+        """Top ``n`` items for a user (or for a given ``history``), best first. A repeated
+        request is answered from the result cache until the user, the catalogue or the model
+        changes (see :mod:`~mosaicrec.engine.result_cache`)."""
+        key = None
+        if history is None and user_id is not None:
+            key = ResultCache.key(user_id, n=n, filters=_plain(filters), seen=exclude_seen,
+                                  diversity=diversity, prompt=prompt, examples=list(examples),
+                                  exclude=sorted(exclude))
+            cached = self.results.get(key)
+            if cached is not None:
+                return replace(cached, timings_ms={"cached": 0.0})
+        generation = self.results.generation
         ctx = self._context(user_id, n, filters, exclude_seen, diversity, exclude, history)
         self._timed(ctx, "history", self.stages["history"].run)
         if prompt is not None or examples:
@@ -231,11 +248,14 @@ class Recommender:
                 self._timed(ctx, name, self.stages[name].run)
         items = self._timed(ctx, "explain", self._finish)
         profile = ctx._profile
-        return Recommendations(
+        recs = Recommendations(
             user_id=user_id, items=items, reason=ctx.reason, timings_ms=ctx.timings,
             skipped_history=list(profile.skipped) if profile else [],
             model_version=self.model.version if self.model is not None else None,
         )
+        if key is not None:
+            self.results.put(key, recs, generation)
+        return recs
 
     def candidate_signals(self, history: Sequence[Interaction], *, content: bool = False,
                           ) -> tuple[list[str], dict[str, np.ndarray], Any]:
@@ -261,8 +281,13 @@ class Recommender:
         missing = [i for i in ids if i not in ctx.vectors]
         ctx.vectors.update(self.retriever.vectors(missing, self.config.space))
 
+    def catalogue_changed(self) -> None:
+        """Items were written or deleted outside this recommender: drop cached lists."""
+        self.results.clear()
+
     def delete_item(self, item_id: str) -> None:
         """Remove an item from the catalogue and its events (caches follow)."""
+        self.results.clear()
         self.store.delete([item_id])
         if self.events is not None:
             self.events.delete_item(item_id)
@@ -322,6 +347,10 @@ class Recommender:
             else [None] * len(ctx.candidates)
         return [Recommendation(c.id, c.score, c.payload or {}, e, c.signals)
                 for c, e in zip(ctx.candidates, explanations, strict=True)]
+
+
+def _plain(filters: Any) -> Any:
+    return filters.model_dump(exclude_none=True) if isinstance(filters, Filter) else filters
 
 
 def cross_catalogue_recommend(

@@ -188,7 +188,8 @@ def _tuning_sets(store: VectorStore, reduced: TrainingData, targets: list[np.nda
     from mosaicrec.engine.popularity import FixedPopularity
     from mosaicrec.engine.retrieval import MemoryRetriever
 
-    users = [u for u, t in enumerate(targets) if len(t)]
+    # validation users: held-out positives and some history left to recommend from
+    users = [u for u, t in enumerate(targets) if len(t) and len(reduced.sequences[u])]
     if cfg.max_tuning_users is not None and len(users) > cfg.max_tuning_users:
         rng = np.random.default_rng(cfg.seed)
         users = sorted(rng.choice(users, cfg.max_tuning_users, replace=False).tolist())

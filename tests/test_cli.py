@@ -39,7 +39,8 @@ def test_info_shows_schema_and_count(indexed, capsys) -> None:
     assert main(["info", *indexed]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["points"] == 40
-    assert set(info["schema"]["vectors"]) == {"text", "image", "audio", "fused"}
+    assert set(info["vectors"]) == {"text", "image", "audio", "fused"}
+    assert info["events"] == 0 and info["trained_model"] is None
 
 
 @pytest.mark.parametrize("space", ["fused", "text", "image", "audio"])

@@ -381,3 +381,20 @@ def test_candidate_scores_equal_the_user_model_scores(events):
     ids = sorted(seen)
     want = profile.score(np.stack([fused[int(k[1:])] for k in ids]))
     np.testing.assert_allclose([seen[k] for k in ids], want, atol=1e-4)
+
+
+def test_repeated_requests_come_from_the_cache_until_something_changes(store, events, cat):
+    events.append(likes("u", cat.cluster(0)[:5]))
+    rec = _rec(store, events)
+    first = rec.recommend("u", n=5)
+    again = rec.recommend("u", n=5)
+    assert again.ids == first.ids and again.timings_ms == {"cached": 0.0}
+    assert rec.recommend("u", n=4).timings_ms != {"cached": 0.0}  # other options: computed
+    events.append(likes("u", cat.cluster(2)[:6], start=100 * DAY))
+    fresh = rec.recommend("u", n=5)
+    assert fresh.timings_ms != {"cached": 0.0} and fresh.ids != first.ids
+    rec.catalogue_changed()
+    assert rec.recommend("u", n=5).timings_ms != {"cached": 0.0}
+    off = _rec(store, events, result_cache_size=0)
+    off.recommend("u", n=5)
+    assert off.recommend("u", n=5).timings_ms != {"cached": 0.0}
