@@ -122,7 +122,7 @@ def write_result(name: str, settings: dict[str, Any], figures: dict[str, Any]) -
         "benchmark": name,
         "machine": machine_info(),
         "git_commit": git_commit(),
-        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "settings": settings,
         "figures": figures,
     }

@@ -7,6 +7,8 @@
   MP3, ...) from the *content*: paths are opened as file objects, so the extension is never used.
   It is mixed down to mono, resampled with torchaudio and cut deterministically: ``"crop"`` keeps
   the first ``max_seconds``; ``"chunk"`` splits the clip into consecutive ``max_seconds`` windows.
+  A file cut short (WAV, Ogg, MP3 cut inside a frame; see ``_truncation``) is refused, since
+  libsndfile would decode its remains silently. Silence is valid audio and is embedded.
 
 Every failure raises :class:`~mosaicrec.errors.MediaDecodeError` naming the item (its key, or the
 path when no key is given).
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from mosaicrec.encoders._truncation import truncation
 from mosaicrec.errors import MediaDecodeError
 
 if TYPE_CHECKING:
@@ -39,7 +42,8 @@ __all__ = [
 # Same ceiling as Pillow's own bomb guard (~89.5 megapixels), but checked by us on the header so
 # the error is ours and names the item; Pillow only warns below twice this size.
 MAX_IMAGE_PIXELS = 89_478_485
-# A clip whose absolute peak stays below this (-80 dBFS) is treated as silence.
+# A window whose absolute peak stays below this (-80 dBFS) is silence: "chunk" mode skips such
+# windows when the clip has louder ones. Silence is never an error.
 SILENCE_PEAK = 1e-4
 # "chunk" mode reads at most this many windows: a two-hour file must not fill the memory.
 MAX_AUDIO_CHUNKS = 64
@@ -167,11 +171,10 @@ def load_audio(
     tail = wave[n_full * window :]
     if len(chunks) < max_chunks and len(tail) and (not chunks or len(tail) >= window // 2):
         chunks.append(tail)
-    # A window of pure silence between sounds is legitimate, but it carries nothing to embed.
+    # A window of pure silence between sounds carries nothing to embed; a clip that is silent
+    # throughout is still valid audio (a pause, a silent track) and keeps its first window.
     loud = [c for c in chunks if float(np.max(np.abs(c))) >= SILENCE_PEAK]
-    if not loud:
-        raise MediaDecodeError("audio is silent in every window used", item=item)
-    return loud
+    return loud or chunks[:1]
 
 
 def _decode(source: Source, item: Any, limit_s: float) -> tuple[np.ndarray, int]:
@@ -180,7 +183,7 @@ def _decode(source: Source, item: Any, limit_s: float) -> tuple[np.ndarray, int]
 
     fh = _open_binary(source, "audio", item)
     with fh:
-        _check_riff_length(fh, item)
+        _check_complete(fh, item)
         try:
             with sf.SoundFile(fh) as snd:
                 sr = int(snd.samplerate)
@@ -193,20 +196,11 @@ def _decode(source: Source, item: Any, limit_s: float) -> tuple[np.ndarray, int]
     return data.mean(axis=1, dtype=np.float32), sr
 
 
-def _check_riff_length(fh: Any, item: Any) -> None:
-    """libsndfile silently reads what is there of a cut WAV; compare with the RIFF header."""
-    head = fh.read(12)
-    size = fh.seek(0, io.SEEK_END)
-    fh.seek(0)
-    if len(head) == 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        declared = int.from_bytes(head[4:8], "little") + 8
-        # 0 / 0xFFFFFFFF are placeholders written by streaming encoders: nothing to compare.
-        if head[4:8] not in (b"\x00\x00\x00\x00", b"\xff\xff\xff\xff") and declared > size:
-            raise MediaDecodeError(
-                f"audio file is truncated: the WAV header declares {declared:,} bytes, "
-                f"only {size:,} are present",
-                item=item,
-            )
+def _check_complete(fh: Any, item: Any) -> None:
+    """libsndfile silently decodes what is there of a cut file: check the container first."""
+    reason = truncation(fh)
+    if reason is not None:
+        raise MediaDecodeError(f"audio file is truncated: {reason}", item=item)
 
 
 def _resample(wave: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
@@ -225,8 +219,4 @@ def _check_signal(wave: np.ndarray, item: Any) -> None:
         raise MediaDecodeError("audio has no samples (zero length)", item=item)
     if not np.isfinite(wave).all():
         raise MediaDecodeError("audio contains NaN or infinite samples", item=item)
-    peak = float(np.max(np.abs(wave)))
-    if peak < SILENCE_PEAK:
-        raise MediaDecodeError(
-            f"audio is silent (peak {peak:.1e} < {SILENCE_PEAK:.0e}) in the part used", item=item
-        )
+    # Silence is valid audio: it is embedded like any other clip.

@@ -1,217 +1,182 @@
-"""Catalogue loading: CSV / Parquet / JSONL through pandas, a typed column mapping, and
-row-by-row validation that sends bad rows to quarantine instead of stopping the run."""
+"""Catalogue reading: CSV / TSV / JSONL / Parquet streamed in chunks, a typed column mapping
+checked against the file's header, and row-by-row validation that quarantines bad rows.
+
+:class:`Catalogue` reads the file twice, one record at a time: a first pass checks the mapping,
+counts the rows and finds duplicated ids; the second yields validated items in chunks. Memory
+follows the chunk size plus 16 bytes per id (:class:`~mosaicrec.indexing.ids.CatalogueIds`),
+never the whole file.
+
+Duplicate ids: every row of an id that occurs more than once is quarantined (none of them can be
+told to be the right one), and an item stored under that id earlier is left as it is.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import os
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import ConfigDict, Field
+from mosaicrec.errors import CatalogueError, RequestError
+from mosaicrec.indexing.ids import CatalogueIds
+from mosaicrec.indexing.media_paths import MediaRoots
+from mosaicrec.indexing.readers import RawRow, RecordFile
+from mosaicrec.indexing.records import (
+    ROLES,
+    CatalogueItem,
+    ColumnMapping,
+    Rejected,
+    item_id_of,
+    validate_row,
+)
 
-from mosaicrec.config import StrictModel
-from mosaicrec.encoders.text import compose_item_text
-from mosaicrec.errors import CatalogueError
-
-__all__ = ["CatalogueItem", "ColumnMapping", "Rejected", "read_catalogue", "load_table"]
-
-PayloadKind = Literal["keyword", "keywords", "integer", "float", "bool", "text"]
-
-
-class ColumnMapping(StrictModel):
-    """Which of the user's columns feed which item field (``None`` = not present)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = "id"
-    title: str | None = "title"
-    description: str | None = "description"
-    tags: str | None = "tags"
-    image: str | None = "image"
-    audio: str | None = "audio"
-    payload: dict[str, PayloadKind] = Field(
-        default_factory=dict,
-        description="payload column -> type; 'keywords' splits on list_separator",
-    )
-    list_separator: str = "|"
+__all__ = [
+    "Catalogue",
+    "CatalogueItem",
+    "ColumnMapping",
+    "Rejected",
+    "check_mapping",
+    "load_mapping",
+    "load_table",
+    "read_catalogue",
+    "validate_row",
+    "validate_rows",
+]
 
 
-@dataclass
-class CatalogueItem:
-    """One valid catalogue row, ready to embed."""
-
-    id: str
-    text: str | None
-    image: str | None  # local path or http(s) URL
-    audio: str | None
-    payload: dict[str, Any] = field(default_factory=dict)
-    content_hash: str = ""
-    row: int = -1
-    title: str | None = None
+def check_mapping(mapping: ColumnMapping, columns: Sequence[str], where: object) -> None:
+    """``CatalogueError`` naming every mapped column the file lacks, and listing its columns."""
+    have = set(columns)
+    missing = {c: role for c, role in mapping.required().items() if c not in have}
+    if missing:
+        named = ", ".join(f"{c!r} ({role})" for c, role in missing.items())
+        raise CatalogueError(
+            f"the mapping names columns that catalogue {where} does not have: {named}; its "
+            f"columns are: {', '.join(map(repr, columns)) or '(none)'}"
+        )
 
 
-@dataclass
-class Rejected:
-    """A row that cannot be indexed, and why."""
+class Catalogue:
+    """A catalogue file read in chunks; :meth:`scan` first, then :meth:`chunks`."""
 
-    row: int
-    id: str | None
-    reason: str
+    def __init__(
+        self,
+        path: str | Path,
+        mapping: ColumnMapping | None = None,
+        *,
+        media_roots: Sequence[str | Path] = (),
+        chunk_size: int = 1000,
+    ) -> None:
+        self.path = Path(path)
+        self.mapping = mapping or ColumnMapping()
+        self.file = RecordFile(self.path)
+        self.roots = MediaRoots.for_catalogue(self.path.resolve().parent, media_roots)
+        self.chunk_size = max(1, int(chunk_size))
+        if self.file.columns is not None:
+            check_mapping(self.mapping, self.file.columns, self.path)
+        self.ids = CatalogueIds()  # every id of the file (good rows or not), after scan()
+        self.rows = 0
+        self._scanned = False
 
-    def to_json(self) -> str:
-        return json.dumps({"row": self.row, "id": self.id, "reason": self.reason})
+    def _records(self) -> Iterator[RawRow]:
+        wanted = None
+        if self.file.columns is not None:  # Parquet reads only what the mapping uses
+            used = {self.mapping.id, *self.mapping.payload}
+            used |= {getattr(self.mapping, r) for r in ROLES if getattr(self.mapping, r)}
+            wanted = [c for c in self.file.columns if c in used]
+        return self.file.records(wanted)
 
+    def scan(self) -> Catalogue:
+        """First pass: ids, duplicates and the row count; checks JSONL keys against the
+        mapping. Raises ``CatalogueError`` before anything is indexed."""
+        keys: dict[str, None] = {}
+        for raw in self._records():
+            self.rows += 1
+            if raw.values is None:
+                continue
+            if self.file.columns is None:
+                keys.update(dict.fromkeys(raw.values))
+            item_id = item_id_of(raw.values.get(self.mapping.id))
+            if item_id is not None:
+                self.ids.add(item_id)
+        self.ids.freeze()
+        if self.file.columns is None and self.rows:
+            check_mapping(self.mapping, list(keys), self.path)
+        self._scanned = True
+        return self
 
-def load_table(path: str | Path) -> Any:
-    """Read a CSV, TSV, Parquet or JSONL file into a pandas DataFrame (all columns as read)."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise CatalogueError(f"catalogue file not found: {path}")
-    suffix = "".join(path.suffixes[-2:]).lower()
-    try:
-        if suffix.endswith((".jsonl", ".ndjson", ".jsonl.gz")):
-            return pd.read_json(path, lines=True, dtype=False)
-        if suffix.endswith(".parquet"):
-            return pd.read_parquet(path)
-        if suffix.endswith((".tsv", ".tsv.gz")):
-            return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-        if suffix.endswith((".csv", ".csv.gz")):
-            return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as err:
-        raise CatalogueError(f"cannot read catalogue {path}: {err}") from None
-    raise CatalogueError(
-        f"unknown catalogue format {path.name!r}: use .csv, .tsv, .parquet or .jsonl"
-    )
-
-
-def _blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
-def _convert(value: Any, kind: PayloadKind, sep: str) -> Any:
-    if kind == "keywords":
-        items = value if isinstance(value, list | tuple) else str(value).split(sep)
-        return [str(v).strip() for v in items if str(v).strip()]
-    if kind in ("keyword", "text"):
-        return str(value).strip()
-    if kind == "integer":
-        number = float(value)
-        if not number.is_integer():
-            raise ValueError(f"{value!r} is not an integer")
-        return int(number)
-    if kind == "float":
-        number = float(value)
-        if math.isnan(number):
-            raise ValueError("NaN")
-        return number
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes"):
-        return True
-    if text in ("0", "false", "no"):
-        return False
-    raise ValueError(f"{value!r} is not a boolean")
-
-
-def _media(value: Any, base: Path) -> str | None:
-    if _blank(value):
-        return None
-    value = str(value).strip()
-    if value.startswith(("http://", "https://")):
-        return value
-    path = Path(os.path.expanduser(value))
-    return str(path if path.is_absolute() else (base / path).resolve())
-
-
-def _fingerprint(item: CatalogueItem) -> str:
-    """Content hash: text, payload and media identity (path + size + mtime, or the URL)."""
-    media = []
-    for source in (item.image, item.audio):
-        if source and not source.startswith(("http://", "https://")) and os.path.exists(source):
-            st = os.stat(source)
-            media.append(f"{source}:{st.st_size}:{st.st_mtime_ns}")
-        else:
-            media.append(str(source))
-    blob = json.dumps([item.text, media, item.payload], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+    def chunks(self) -> Iterator[tuple[list[CatalogueItem], list[Rejected]]]:
+        """Second pass: ``(items, rejected)`` per chunk of ``chunk_size`` records."""
+        if not self._scanned:
+            self.scan()
+        items: list[CatalogueItem] = []
+        rejected: list[Rejected] = []
+        for raw in self._records():
+            result = validate_row(raw, self.mapping, self.roots, self.ids.duplicates)
+            (rejected if isinstance(result, Rejected) else items).append(result)  # type: ignore
+            if len(items) + len(rejected) >= self.chunk_size:
+                yield items, rejected
+                items, rejected = [], []
+        if items or rejected:
+            yield items, rejected
 
 
 def read_catalogue(
-    path: str | Path, mapping: ColumnMapping | None = None
+    path: str | Path, mapping: ColumnMapping | None = None, *,
+    media_roots: Sequence[str | Path] = (),
 ) -> tuple[list[CatalogueItem], list[Rejected]]:
-    """Validate every row; return the good items and the rejected rows with their reasons.
-
-    Relative media paths are resolved against the catalogue file's folder. A duplicate id keeps
-    its first row and rejects the others.
-    """
-    mapping = mapping or ColumnMapping()
-    frame = load_table(path)
-    wanted = [mapping.id, *mapping.payload]
-    missing = [c for c in wanted if c not in frame.columns]
-    if missing:
-        raise CatalogueError(
-            f"catalogue {path} lacks mapped columns {missing}; it has {list(frame.columns)}"
-        )
-    return validate_rows(frame.to_dict("records"), mapping, Path(path).resolve().parent)
+    """The whole catalogue as lists (small files, tests): good items and rejected rows."""
+    items: list[CatalogueItem] = []
+    rejected: list[Rejected] = []
+    for good, bad in Catalogue(path, mapping, media_roots=media_roots).scan().chunks():
+        items += good
+        rejected += bad
+    return items, rejected
 
 
 def validate_rows(
-    rows: Iterable[dict[str, Any]], mapping: ColumnMapping, base: Path
+    rows: Iterable[dict[str, Any]], mapping: ColumnMapping, base: Path, *,
+    media_roots: Sequence[str | Path] = (),
 ) -> tuple[list[CatalogueItem], list[Rejected]]:
+    """Validate in-memory rows; media must lie under ``base`` or ``media_roots``."""
+    rows = list(rows)
+    seen: set[str] = set()
+    duplicates: set[str] = set()
+    for row in rows:
+        item_id = item_id_of(row.get(mapping.id))
+        if item_id is not None:
+            (duplicates if item_id in seen else seen).add(item_id)
+    roots = MediaRoots.for_catalogue(base, media_roots)
     items: list[CatalogueItem] = []
     rejected: list[Rejected] = []
-    seen: set[str] = set()
-
-    def get(row: dict[str, Any], column: str | None) -> Any:
-        return None if column is None else row.get(column)
-
     for number, row in enumerate(rows):
-        raw_id = get(row, mapping.id)
-        if _blank(raw_id):
-            rejected.append(Rejected(number, None, f"missing id (column {mapping.id!r})"))
-            continue
-        item_id = str(raw_id).strip()
-        if item_id in seen:
-            rejected.append(Rejected(number, item_id, "duplicate id: an earlier row has it"))
-            continue
-        seen.add(item_id)
-        try:
-            payload = {
-                col: _convert(row[col], kind, mapping.list_separator)
-                for col, kind in mapping.payload.items()
-                if not _blank(row.get(col))
-            }
-        except (TypeError, ValueError) as err:
-            rejected.append(Rejected(number, item_id, f"bad payload value: {err}"))
-            continue
-        tags = get(row, mapping.tags)
-        text = compose_item_text(
-            None if _blank(t := get(row, mapping.title)) else str(t),
-            None if _blank(d := get(row, mapping.description)) else str(d),
-            None if _blank(tags) else tags,
-        )
-        item = CatalogueItem(
-            id=item_id,
-            text=text or None,
-            image=_media(get(row, mapping.image), base),
-            audio=_media(get(row, mapping.audio), base),
-            payload=payload,
-            row=number,
-            title=None if _blank(t) else str(t).strip(),
-        )
-        if not (item.text or item.image or item.audio):
-            rejected.append(Rejected(number, item_id, "no text, image or audio"))
-            continue
-        item.content_hash = _fingerprint(item)
-        items.append(item)
+        result = validate_row(RawRow(number, None, row), mapping, roots, duplicates)
+        (rejected if isinstance(result, Rejected) else items).append(result)  # type: ignore
     return items, rejected
+
+
+def load_mapping(catalogue: Path, mapping_file: Path | None = None) -> ColumnMapping:
+    """Explicit mapping file, else ``<catalogue stem>.mapping.json`` beside it, else defaults.
+    A file that is not valid JSON, or not a valid mapping, is a one-line ``CatalogueError``."""
+    candidate = mapping_file or catalogue.with_name(catalogue.name.split(".")[0] + ".mapping.json")
+    if not candidate.is_file():
+        if mapping_file is not None:
+            raise RequestError(f"mapping file not found: {mapping_file}")
+        return ColumnMapping()
+    try:
+        data = json.loads(candidate.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CatalogueError(f"mapping file {candidate} is not valid JSON: {err}") from None
+    try:
+        return ColumnMapping.model_validate(data)
+    except ValueError as err:
+        text = " ".join(str(err).split())
+        raise CatalogueError(f"mapping file {candidate} is not a valid mapping: {text}") from None
+
+
+def load_table(path: str | Path) -> Any:
+    """The whole file as a pandas DataFrame (small files only; indexing streams instead)."""
+    import pandas as pd
+
+    rows = [r.values for r in RecordFile(path).records() if r.values is not None]
+    return pd.DataFrame(rows)

@@ -1,42 +1,58 @@
-"""Bulk indexing: decode in worker threads, encode in batches, fuse, upsert, resume.
+"""Bulk indexing: stream the catalogue, decode in worker threads, encode in batches, fuse,
+upsert, resume, build the search index.
 
 Resumability and idempotence come from the store itself: every point carries the content hash
-of its catalogue row. A run first reads the stored hashes, then embeds only new or changed
-items, so a run killed at any point resumes where it stopped (the batch in flight is redone;
-upserts by stable id never duplicate), a re-run of an unchanged catalogue does nothing, and an
-updated catalogue costs only its changes (``prune`` also deletes items that left it).
+of its catalogue row. Each chunk of the catalogue is compared with the stored hashes, and only
+new or changed items are embedded, so a run killed at any point resumes where it stopped (the
+batch in flight is redone; upserts by stable id never duplicate), a re-run of an unchanged
+catalogue writes nothing, and an updated catalogue costs only its changes (``prune`` also
+deletes items that left it). An unchanged row is never rewritten, so vectors and payload other
+code added to its point (behaviour vectors) stay.
+
+The search index is owed after any write: the store persists that (Edge: a marker file written
+before the first write), and every run that finds it owed builds it, even when nothing changed,
+so a run killed between its last upsert and the build is finished by the next one.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 import time
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ConfigDict, Field
 
 from mosaicrec.config import StrictModel
-from mosaicrec.encoders.base import Modality
 from mosaicrec.encoders.profiles import EncoderSet
-from mosaicrec.errors import InputError
-from mosaicrec.indexing.catalogue import CatalogueItem, Rejected
-from mosaicrec.indexing.fetch import FetchConfig, resolve_media
-from mosaicrec.indexing.stores.base import (
-    ID_FIELD,
-    CollectionSchema,
-    Point,
-    VectorSpace,
-    VectorStore,
+from mosaicrec.indexing.catalogue import (
+    Catalogue,
+    CatalogueItem,
+    ColumnMapping,
+    Rejected,
+    load_mapping,
 )
+from mosaicrec.indexing.checks import INDEXER_FIELDS
+from mosaicrec.indexing.fetch import FetchConfig, Fetcher
+from mosaicrec.indexing.prepare import (
+    HASH_FIELD,
+    Prepared,
+    build_points,
+    prepare_item,
+    prepared_batches,
+)
+from mosaicrec.indexing.quarantine import FailedMedia, Quarantine, failed_media_path
+from mosaicrec.indexing.stores.base import CollectionSchema, VectorSpace, VectorStore
 
-__all__ = ["IndexerConfig", "IndexReport", "BulkIndexer", "collection_schema", "HASH_FIELD"]
+__all__ = ["IndexerConfig", "IndexReport", "BulkIndexer", "collection_schema", "HASH_FIELD",
+           "load_mapping", "index_catalogue"]
 
-HASH_FIELD = "content_hash"
+Chunk = tuple[Sequence[CatalogueItem], Sequence[Rejected]]
 
 
 class IndexerConfig(StrictModel):
@@ -45,10 +61,17 @@ class IndexerConfig(StrictModel):
     batch_size: int = Field(default=32, ge=1)
     decode_workers: int = Field(default=2, ge=1, description="threads decoding media")
     prefetch_batches: int = Field(default=2, ge=1, description="batches decoded ahead")
+    chunk_size: int = Field(default=1000, ge=1, description="catalogue rows read at a time")
     prune: bool = Field(default=False, description="delete stored items absent from the catalogue")
-    optimize: bool = Field(default=True, description="build the HNSW index after the load")
+    optimize: bool = Field(default=True, description="build the search index after the load")
     progress: bool = True
     quarantine_path: Path | None = None
+    media_roots: list[Path] = Field(
+        default_factory=list, description="folders local media may come from, besides the "
+        "catalogue's own folder")
+    retry_failed: bool = Field(default=False, description="fetch and decode remembered failures")
+    failed_media_path: Path | None = Field(
+        default=None, description="memory of failed media (default: beside the quarantine)")
     fetch: FetchConfig = Field(default_factory=FetchConfig)
 
 
@@ -58,10 +81,13 @@ class IndexReport:
     indexed: int = 0
     unchanged: int = 0
     deleted: int = 0
-    quarantined: int = 0
+    quarantined: int = 0  # quarantine records (bad rows and failed media)
+    degraded: int = 0  # indexed without one of their media (the quarantine says which)
     seconds: float = 0.0
     quarantine_path: str | None = None
     reasons: list[Rejected] = field(default_factory=list)
+    optimized: bool = False  # the search index was (re)built by this run
+    search_index: str = "unknown"
 
     @property
     def items_per_s(self) -> float:
@@ -84,145 +110,205 @@ def collection_schema(
     )
 
 
-class _Quarantine:
-    """Appends one JSON line per rejected row, so nothing is lost if the run dies."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.count = 0
-        self.rows: list[Rejected] = []
-
-    def add(self, rejected: Rejected) -> None:
-        self.count += 1
-        self.rows.append(rejected)
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as out:
-                out.write(rejected.to_json() + "\n")
-
-
 class BulkIndexer:
-    """Indexes catalogue items into a store with the encoders of one profile."""
+    """Indexes catalogue items into a store with the encoders of one profile. ``on_upsert``
+    is called with the ids of each batch after it is written (e.g. to re-sync vectors other
+    code keeps on those points)."""
 
     def __init__(
-        self, encoders: EncoderSet, store: VectorStore, config: IndexerConfig | None = None
+        self, encoders: EncoderSet, store: VectorStore, config: IndexerConfig | None = None, *,
+        on_upsert: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.encoders = encoders
         self.store = store
         self.config = config or IndexerConfig()
+        self.on_upsert = on_upsert
 
     def stored_hashes(self) -> dict[str, str | None]:
         return {rec.id: rec.payload.get(HASH_FIELD) for rec in self.store.iter_records()}
 
-    def run(self, items: Sequence[CatalogueItem], rejected: Sequence[Rejected] = ()) -> IndexReport:
+    def run(
+        self, items: Iterable[CatalogueItem], rejected: Iterable[Rejected] = ()
+    ) -> IndexReport:
+        """Index in-memory items (and quarantine ``rejected``); see :meth:`run_chunks`."""
+        items, rejected = list(items), list(rejected)
+        ids = {it.id for it in items} | {r.id for r in rejected if r.id is not None}
+        return self.run_chunks([(items, rejected)], catalogue_ids=ids,
+                               total=len(items) + len(rejected))
+
+    def run_chunks(
+        self, chunks: Iterable[Chunk], *, catalogue_ids: Container[str] | None = None,
+        total: int | None = None,
+    ) -> IndexReport:
+        """Index a stream of ``(items, rejected)`` chunks. ``catalogue_ids`` (every id of the
+        catalogue, good rows or not) is what ``prune`` keeps."""
         start = time.perf_counter()
-        quarantine = _Quarantine(self.config.quarantine_path)
-        for row in rejected:
-            quarantine.add(row)
-        stored = self.stored_hashes()
-        todo = [it for it in items if stored.get(it.id) != it.content_hash]
-        report = IndexReport(catalogue_items=len(items), unchanged=len(items) - len(todo))
-        if self.config.prune:
-            gone = sorted(set(stored) - {it.id for it in items})
-            if gone:
-                self.store.delete(gone)
-            report.deleted = len(gone)
-        progress = _progress(len(todo), self.config.progress)
-        with ThreadPoolExecutor(self.config.decode_workers, "mosaicrec-decode") as pool:
-            for batch, prepared in self._prepared_batches(todo, pool):
-                good = []
-                for item, result in zip(batch, prepared, strict=True):
-                    if isinstance(result, InputError):
-                        quarantine.add(Rejected(item.row, item.id, result.reason))
-                    else:
-                        good.append((item, result))
-                if good:
-                    self.store.upsert(self._points(good))
-                report.indexed += len(good)
-                progress.update(len(batch))
-        progress.close()
-        if self.config.optimize and report.indexed:
-            self.store.optimize()
-        report.quarantined = quarantine.count
-        report.reasons = quarantine.rows
-        report.quarantine_path = str(self.config.quarantine_path or "") or None
+        cfg = self.config
+        quarantine = Quarantine(cfg.quarantine_path)
+        memory_path = cfg.failed_media_path or (
+            failed_media_path(cfg.quarantine_path) if cfg.quarantine_path else None)
+        memory = FailedMedia(memory_path, retry=cfg.retry_failed)
+        fetcher = Fetcher(cfg.fetch)
+        report = IndexReport(quarantine_path=str(cfg.quarantine_path or "") or None)
+        progress = _progress(total, cfg.progress)
+        done = False
+        try:
+            todo = self._select(chunks, quarantine, memory, report, progress)
+            with ThreadPoolExecutor(cfg.decode_workers, "mosaicrec-decode") as pool:
+                work = functools.partial(prepare_item, encoders=self.encoders, fetcher=fetcher,
+                                         memory=memory)
+                for batch, prepared in prepared_batches(
+                    todo, pool, work, cfg.batch_size, cfg.prefetch_batches
+                ):
+                    self._write(batch, prepared, quarantine, memory, report)
+                    progress.update(len(batch))
+            if cfg.prune and catalogue_ids is not None:
+                report.deleted = self._prune(catalogue_ids)
+            if cfg.optimize and (report.indexed or report.deleted or self.store.index_pending):
+                _test_point("before-optimize")
+                self.store.optimize()
+                report.optimized = True
+                _test_point("after-optimize")
+            done = True
+        finally:
+            progress.close()
+            memory.close(compact=done)
+        quarantine.write()
+        report.quarantined, report.reasons = quarantine.count, quarantine.rows
+        report.search_index = "pending" if self.store.index_pending else str(
+            self.store.info().get("search_index", "built"))
         report.seconds = time.perf_counter() - start
         return report
 
     # -- internals ----------------------------------------------------------------------------
-    def _prepared_batches(
-        self, items: Sequence[CatalogueItem], pool: ThreadPoolExecutor
-    ) -> Iterator[tuple[Sequence[CatalogueItem], list[Any]]]:
-        """Decode batches ahead in the pool while the caller encodes the current one."""
-        size = self.config.batch_size
-        batches = [items[i : i + size] for i in range(0, len(items), size)]
-        pending: deque[tuple[Sequence[CatalogueItem], list[Future[Any]]]] = deque()
-        for batch in batches:
-            pending.append((batch, [pool.submit(self._prepare_item, it) for it in batch]))
-            if len(pending) > self.config.prefetch_batches:
-                done, futures = pending.popleft()
-                yield done, [f.result() for f in futures]
-        while pending:
-            done, futures = pending.popleft()
-            yield done, [f.result() for f in futures]
-
-    def _prepare_item(self, item: CatalogueItem) -> dict[Modality, Any] | InputError:
-        """CPU-side work for one item; errors are returned, not raised, to reach quarantine."""
-        encoders = self.encoders.items
-        sources = {"text": item.text, "image": item.image, "audio": item.audio}
-        out: dict[Modality, Any] = {}
-        try:
-            for modality, source in sources.items():
-                if source is None or modality not in encoders:
+    def _select(
+        self, chunks: Iterable[Chunk], quarantine: Quarantine, memory: FailedMedia,
+        report: IndexReport, progress: Any,
+    ) -> Iterator[CatalogueItem]:
+        """The items to embed (new, changed, or retried); quarantines the rest's records."""
+        for items, rejected in chunks:
+            for row in rejected:
+                quarantine.add(row)
+            report.catalogue_items += len(items)
+            stored = {r.id: r.payload.get(HASH_FIELD)
+                      for r in self.store.retrieve([it.id for it in items])} if items else {}
+            skipped = len(rejected)
+            for item in items:
+                retry = memory.retry and any(map(memory.was_failed, item.media_keys.values()))
+                if stored.get(item.id) != item.content_hash or retry:
+                    yield item
                     continue
-                if modality != "text":
-                    source = resolve_media(source, self.config.fetch, item.id)
-                out[modality] = encoders[modality].prepare(source, item.id)
-        except InputError as err:
-            return err
-        except Exception as err:  # a decoder bug must not sink the run: quarantine the item
-            return InputError(f"unexpected {type(err).__name__}: {err}", item=item.id)
-        if not out:
-            return InputError("has no modality this profile can embed", item=item.id)
-        return out
+                report.unchanged += 1
+                skipped += 1
+                failed = dict(item.media_errors)
+                for modality, key in item.media_keys.items():
+                    reason = memory.reason(key)
+                    if reason is not None:
+                        failed.setdefault(modality, reason)
+                _quarantine_media(quarantine, item, failed, indexed=True)
+            progress.update(skipped)
 
-    def _points(self, good: list[tuple[CatalogueItem, dict[Modality, Any]]]) -> list[Point]:
-        n = len(good)
-        blocks: dict[Modality, np.ndarray] = {}
-        present: dict[Modality, np.ndarray] = {}
-        for modality, encoder in self.encoders.items.items():
-            rows = [i for i, (_, prep) in enumerate(good) if modality in prep]
-            if not rows:
-                continue
-            block = np.zeros((n, encoder.dim), dtype=np.float32)
-            block[rows] = encoder.encode_prepared([good[i][1][modality] for i in rows])
-            mask = np.zeros(n, dtype=bool)
-            mask[rows] = True
-            blocks[modality], present[modality] = block, mask
-        fused = self.encoders.fuser.fuse_batch(blocks, present, keys=[it.id for it, _ in good])
-        points = []
-        for i, (item, prep) in enumerate(good):
-            vectors = {m: blocks[m][i] for m in prep}
-            vectors["fused"] = fused[i]
-            payload = {
-                **item.payload,
-                ID_FIELD: item.id,
-                HASH_FIELD: item.content_hash,
-                "modalities": sorted(prep),
-            }
-            for key, value in (
-                ("title", item.title),
-                ("text", item.text),
-                ("image", item.image),
-                ("audio", item.audio),
-            ):
-                if value is not None:
-                    payload.setdefault(key, value)
-            points.append(Point(item.id, vectors, payload))
-        return points
+    def _write(
+        self, batch: list[CatalogueItem], prepared: list[Prepared], quarantine: Quarantine,
+        memory: FailedMedia, report: IndexReport,
+    ) -> None:
+        good = []
+        for item, prep in zip(batch, prepared, strict=True):
+            for modality in prep.new:
+                memory.remember(item.media_keys.get(modality) or f"item:{item.id}:{modality}",
+                                modality, prep.failed[modality])
+            for modality in prep.recovered:
+                memory.succeeded(item.media_keys[modality])
+            _quarantine_media(quarantine, item, prep.failed, indexed=bool(prep.inputs))
+            if prep.inputs:
+                good.append((item, prep.inputs))
+                report.degraded += bool(prep.failed)
+            elif not prep.failed:
+                quarantine.add(Rejected(item.row, item.id, "has no modality this profile can "
+                                        "embed", None, item.line))
+        if good:
+            points = build_points(self.encoders, good)
+            self.store.note_payload_fields({k for p in points for k in p.payload})
+            self.store.upsert(points)
+            report.indexed += len(good)
+            _test_point("batch-written")
+            if self.on_upsert is not None:
+                self.on_upsert([p.id for p in points])
+
+    def _prune(self, keep: Container[str]) -> int:
+        """Delete stored items whose id the catalogue no longer has (ids collected first:
+        deleting while paging would move the pages)."""
+        gone: list[str] = []
+        page: list[str] = []
+        for rec in self.store.iter_records():
+            page.append(rec.id)
+            if len(page) == 1000:
+                gone += _missing(keep, page)
+                page = []
+        gone += _missing(keep, page)
+        for start in range(0, len(gone), 1000):
+            self.store.delete(gone[start:start + 1000])
+        return len(gone)
 
 
-def _progress(total: int, enabled: bool) -> Any:
+def _missing(keep: Container[str], ids: list[str]) -> list[str]:
+    missing = getattr(keep, "missing", None)
+    return missing(ids) if missing is not None else [i for i in ids if i not in keep]
+
+
+def _quarantine_media(
+    quarantine: Quarantine, item: CatalogueItem, failed: dict[str, str], *, indexed: bool
+) -> None:
+    for modality, reason in failed.items():
+        note = "" if indexed else "; the item is not indexed (nothing else could be embedded)"
+        quarantine.add(Rejected(item.row, item.id, reason + note, modality, item.line, indexed))
+
+
+def index_catalogue(
+    catalogue: Path,
+    store_config: Any,
+    profile: Any,
+    *,
+    mapping: ColumnMapping | None = None,
+    indexer: IndexerConfig | None = None,
+    device: str | None = None,
+    on_upsert: Callable[[list[str]], None] | None = None,
+) -> tuple[VectorStore, EncoderSet, IndexReport]:
+    """Read, embed and store a catalogue file: the one path from a file to a collection.
+    The file and its mapping are checked (``CatalogueError``) before any model is loaded or
+    anything written. Returns the open store (the caller closes it), the encoders and the
+    report."""
+    from mosaicrec.encoders.profiles import load_profile
+    from mosaicrec.indexing.stores import open_store
+
+    config = indexer or IndexerConfig()
+    mapping = mapping or load_mapping(Path(catalogue))
+    source = Catalogue(catalogue, mapping, media_roots=config.media_roots,
+                       chunk_size=config.chunk_size).scan()
+    encoders = load_profile(profile, device=device)
+    schema = collection_schema(encoders, dict(mapping.payload))
+    store = open_store(store_config, schema, create=True)
+    try:
+        store.note_payload_fields({*INDEXER_FIELDS, *mapping.payload})
+        report = BulkIndexer(encoders, store, config, on_upsert=on_upsert).run_chunks(
+            source.chunks(), catalogue_ids=source.ids, total=source.rows)
+    except BaseException:
+        store.close()
+        raise
+    return store, encoders, report
+
+
+def _test_point(name: str) -> None:
+    """Test-only hooks for the kill harness: announce a point on stderr and optionally pause
+    there (``MOSAICREC_TEST_POINTS=1``, ``MOSAICREC_TEST_PAUSE_BEFORE_OPTIMIZE=seconds``)."""
+    if os.environ.get("MOSAICREC_TEST_POINTS"):
+        print(f"mosaicrec-test-point {name}", file=sys.stderr, flush=True)
+    pause = os.environ.get("MOSAICREC_TEST_PAUSE_" + name.upper().replace("-", "_"))
+    if pause:
+        time.sleep(float(pause))
+
+
+def _progress(total: int | None, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="item", desc="indexing", disable=not enabled, smoothing=0.1)
+    return tqdm(total=total, unit="row", desc="indexing", disable=not enabled, smoothing=0.1)

@@ -52,6 +52,21 @@ def _index_parser(sub: argparse._SubParsersAction) -> None:
                    help="JSONL file for rejected rows (default: <path>/<collection>.quarantine"
                         ".jsonl)")
     p.add_argument("--no-progress", action="store_true")
+    g = p.add_argument_group("media")
+    g.add_argument("--media-root", action="append", default=[], type=Path, metavar="DIR",
+                   help="a folder local media may come from besides the catalogue's (repeatable)")
+    g.add_argument("--retry-failed", action="store_true",
+                   help="fetch and decode media that failed on an earlier run again")
+    g.add_argument("--failed-media", type=Path, default=None,
+                   help="memory of failed media (default: beside the quarantine file)")
+    g.add_argument("--chunk-size", type=int, default=1000, help="catalogue rows read at a time")
+    g.add_argument("--fetch-timeout", type=float, default=10.0, help="seconds per socket read")
+    g.add_argument("--fetch-retries", type=int, default=2)
+    g.add_argument("--fetch-item-deadline", type=float, default=30.0,
+                   help="seconds for all of one item's downloads")
+    g.add_argument("--fetch-run-deadline", type=float, default=None,
+                   help="seconds for all downloads of the run")
+    g.add_argument("--fetch-concurrency", type=int, default=4)
     _add_store_args(p)
 
 

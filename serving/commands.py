@@ -78,24 +78,30 @@ def _read_json(path: Path | None, what: str) -> Any:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from mosaicrec.indexing.catalogue import ColumnMapping
+    from mosaicrec.indexing.fetch import FetchConfig
     from mosaicrec.indexing.indexer import IndexerConfig, load_mapping
 
-    mapping = (ColumnMapping.model_validate(_read_json(args.mapping, "mapping file"))
-               if args.mapping else load_mapping(args.catalogue))
+    mapping = load_mapping(args.catalogue, args.mapping)
     with local_service(args, profile=args.profile) as service:
         root = service.settings.data_dir
         config = IndexerConfig(
             batch_size=args.batch_size, decode_workers=args.workers, prune=args.prune,
-            progress=not args.no_progress,
-            quarantine_path=args.quarantine or root / f"{args.collection}.quarantine.jsonl")
+            progress=not args.no_progress, chunk_size=args.chunk_size,
+            quarantine_path=args.quarantine or root / f"{args.collection}.quarantine.jsonl",
+            media_roots=args.media_root, retry_failed=args.retry_failed,
+            failed_media_path=args.failed_media,
+            fetch=FetchConfig(timeout_s=args.fetch_timeout, retries=args.fetch_retries,
+                              item_deadline_s=args.fetch_item_deadline,
+                              run_deadline_s=args.fetch_run_deadline,
+                              max_concurrency=args.fetch_concurrency))
         report = service.index_catalogue(ADMIN, args.collection, args.catalogue,
                                          mapping=mapping, indexer=config, profile=args.profile)
         handle = service.collection(ADMIN, args.collection, "read")
         total, untrained = handle.store.count(), handle.encoders.untrained
     print(f"indexed {report.indexed} items ({report.unchanged} unchanged, {report.deleted} "
-          f"deleted, {report.quarantined} quarantined) in {report.seconds:.1f}s "
-          f"({report.items_per_s:.1f} items/s); the collection now holds {total} items")
+          f"deleted, {report.quarantined} quarantined, {report.degraded} without one of their "
+          f"media) in {report.seconds:.1f}s ({report.items_per_s:.1f} items/s); the collection "
+          f"now holds {total} items; search index: {report.search_index}")
     if report.quarantined:
         print(f"quarantined rows and reasons: {report.quarantine_path}")
         for row in report.reasons[:5]:

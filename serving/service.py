@@ -270,31 +270,26 @@ class RecommendationService:
 
     @staticmethod
     def _check_filter(h: CollectionHandle, flt: Any) -> None:
-        if flt is None:
-            return
-        from mosaicrec.indexing.stores import _common
+        """Unknown payload fields are an error naming the fields that exist, not 'top 0'."""
+        from mosaicrec.indexing.checks import check_filter
 
-        known = set(h.store.schema.payload_fields) if getattr(
-            h.store.schema, "payload_fields", None) else None
-        unknown = sorted(_common.filter_fields(flt) - known) if known is not None else []
-        if unknown:
-            raise RequestError(f"filter on unknown payload fields {unknown}; this collection's "
-                               f"items have {sorted(known or [])}")
+        check_filter(h.store.schema, flt, extra_fields=_SERVICE_FIELDS)
 
     @staticmethod
     def _check_space_has_vectors(h: CollectionHandle, space: str) -> None:
         """An empty result from a space no item has a vector in is an error, not 'top 0'."""
-        from mosaicrec.indexing.stores import Condition, Filter
+        from mosaicrec.indexing.checks import check_space_has_vectors
 
-        if h.store.count(Filter(must=[Condition(has_vector=space)])) == 0:
-            raise RequestError(f"no item of collection {h.name!r} has a {space!r} vector: "
-                               f"search another space")
+        check_space_has_vectors(h.store, space)
 
     @staticmethod
     def _check_space(h: CollectionHandle, space: str) -> None:
         if space not in h.store.schema.vectors:
             raise RequestError(f"space {space!r} is not in collection {h.name!r}; it has "
                                f"{sorted(h.store.schema.vectors)}")
+
+
+_SERVICE_FIELDS = frozenset({"item_id", "behaviour"})  # written by the engine, filterable
 
 
 def _public(payload: dict[str, Any]) -> dict[str, Any]:

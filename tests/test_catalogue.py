@@ -44,7 +44,8 @@ def test_bad_rows_are_rejected_with_reasons(tmp_path: Path) -> None:
     rows = [
         {"id": "ok", "title": "Fine", "year": "1999"},
         {"id": "", "title": "No id", "year": "1999"},
-        {"id": "ok", "title": "Duplicate", "year": "1999"},
+        {"id": "twice", "title": "First", "year": "1999"},
+        {"id": "twice", "title": "Duplicate", "year": "1999"},
         {"id": "bad-year", "title": "Bad", "year": "nineteen"},
         {"id": "empty", "title": "", "year": "2000"},
     ]
@@ -56,10 +57,12 @@ def test_bad_rows_are_rejected_with_reasons(tmp_path: Path) -> None:
     assert [it.id for it in items] == ["ok"]
     reasons = {r.row: r.reason for r in rejected}
     assert "missing id" in reasons[1]
-    assert "duplicate id" in reasons[2]
-    assert "bad payload value" in reasons[3] and "nineteen" in reasons[3]
-    assert "no text, image or audio" in reasons[4]
-    assert json.loads(rejected[0].to_json())["row"] == 1
+    # every row of a duplicated id is rejected: neither can be told to be the right one
+    assert "duplicate id" in reasons[2] and "duplicate id" in reasons[3]
+    assert "bad payload value" in reasons[4] and "nineteen" in reasons[4]
+    assert "no text, image or audio" in reasons[5]
+    record = json.loads(rejected[0].to_json())
+    assert (record["row"], record["line"], record["field"]) == (1, 3, "id")
 
 
 def test_missing_mapped_column_and_unknown_format(tmp_path: Path) -> None:

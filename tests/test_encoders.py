@@ -146,13 +146,20 @@ BAD = {
 
 
 def _bad_audio() -> list:
-    silent = io.BytesIO()
-    sf.write(silent, np.zeros(SR, np.float32), SR, format="WAV")
+    nan = io.BytesIO()
+    sf.write(nan, np.full(SR, np.nan, np.float32), SR, format="WAV", subtype="FLOAT")
     good = wav(1.0)
     return [
-        (silent.getvalue(), MediaDecodeError, "silent"),
+        (nan.getvalue(), MediaDecodeError, "NaN"),
         (good[: len(good) // 2], MediaDecodeError, "truncated"),
     ]
+
+
+def test_silent_audio_is_embedded_like_any_clip(tiny_encoders):
+    silent = io.BytesIO()
+    sf.write(silent, np.zeros(SR, np.float32), SR, format="WAV")
+    vec = tiny_encoders["tiny-clap"].encode([silent.getvalue()])[0]
+    assert np.isfinite(vec).all() and abs(float(np.linalg.norm(vec)) - 1.0) < 1e-5
 
 
 def bad_inputs(encoder: Encoder) -> list:

@@ -121,7 +121,7 @@ def test_resume_after_crash_loses_and_duplicates_nothing(tiny_profile, store_con
 def test_quarantine_lists_every_bad_row_and_indexes_the_rest(tiny_profile, tmp_path):
     catalogue = _sample(tmp_path)
     folder = catalogue.parent
-    (folder / "images" / "ocean-02.png").write_bytes(b"not a png at all")
+    (folder / "images" / "ocean-03.png").write_bytes(b"not a png at all")
     (folder / "audio" / "forest-02.wav").write_bytes(
         (folder / "audio" / "forest-02.wav").read_bytes()[:30]
     )
@@ -141,14 +141,24 @@ def test_quarantine_lists_every_bad_row_and_indexes_the_rest(tiny_profile, tmp_p
         quarantine_path=quarantine,
     )
     rows = [json.loads(line) for line in quarantine.read_text().splitlines()]
-    by_id = {r["id"]: r["reason"] for r in rows}
-    assert len(rows) == report.quarantined == 6
-    assert "missing id" in by_id[None]
-    assert "duplicate id" in by_id["ocean-02"] or "duplicate" in json.dumps(rows)
-    assert "soon" in by_id["bad-year"]
-    assert "no-file" in by_id and "forest-02" in by_id
-    assert store.count() == 40 - 2  # ocean-02 (broken image) and forest-02 (truncated audio)
-    assert {"ocean-02", "forest-02", "no-file"}.isdisjoint(r.id for r in store.iter_records())
+    assert len(rows) == report.quarantined == 7
+    assert [r["row"] for r in rows] == sorted(r["row"] for r in rows)
+    by = {(r["id"], r["field"]): r for r in rows}
+    assert "missing id" in by[(None, "id")]["reason"]
+    assert sum(r["id"] == "ocean-02" and "duplicate id" in r["reason"] for r in rows) == 2
+    assert "soon" in by[("bad-year", "payload")]["reason"]
+    # a bad medium costs that medium, not the item: indexed from what it has, and said so
+    assert by[("no-file", "image")]["indexed"] and "missing.png" in by[("no-file", "image")][
+        "reason"]
+    assert by[("ocean-03", "image")]["indexed"]
+    assert by[("forest-02", "audio")]["indexed"]
+    assert report.degraded == 3
+    stored = {r.id: r for r in store.iter_records(vectors=True)}
+    assert len(stored) == store.count() == 40  # 40 - ocean-02 (ambiguous) + no-file
+    assert "ocean-02" not in stored and "bad-year" not in stored
+    assert set(stored["forest-02"].vectors) == {"text", "image", "fused"}
+    assert stored["forest-02"].payload["modalities"] == ["image", "text"]
+    assert set(stored["ocean-03"].vectors) == {"text", "audio", "fused"}
 
 
 def test_incremental_update_and_prune(tiny_profile, tmp_path):

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from mosaicrec.indexing.stores import StoreConfig
 
 SCHEMA_FILE = "mosaicrec_schema.json"
+# Present while writes since the last optimize() may be unindexed: written (atomically, synced)
+# before the first write after a build, removed after optimize() returns. A run killed between
+# its last upsert and the build leaves it, and the next run builds even if nothing changed.
+PENDING_FILE = "mosaicrec_index_pending"
 EDGE_CONFIG = "edge_config.json"  # written by Edge when a shard exists in a directory
 PAYLOAD_TYPES = {
     "keyword": "Keyword",
@@ -57,6 +61,35 @@ def write_state(directory: Path, schema: CollectionSchema, late: set[str]) -> No
         os.replace(tmp, directory / SCHEMA_FILE)  # atomic: never a half-written schema
     except OSError as exc:
         raise StoreError(f"cannot write the schema file in {directory}: {exc}") from exc
+
+
+def mark_pending(directory: Path) -> None:
+    try:
+        tmp = directory / (PENDING_FILE + ".tmp")
+        with open(tmp, "w") as fh:
+            fh.write("writes since the last optimize() may be unindexed\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, directory / PENDING_FILE)
+        _sync_dir(directory)
+    except OSError as exc:
+        raise StoreError(f"cannot mark the search index pending in {directory}: {exc}") from exc
+
+
+def clear_pending(directory: Path) -> None:
+    try:
+        (directory / PENDING_FILE).unlink(missing_ok=True)
+        _sync_dir(directory)
+    except OSError as exc:
+        raise StoreError(f"cannot mark the search index built in {directory}: {exc}") from exc
+
+
+def _sync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_state(directory: Path, config: StoreConfig) -> tuple[CollectionSchema, set[str]]:

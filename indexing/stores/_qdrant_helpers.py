@@ -99,6 +99,18 @@ def create_indexes(
             client.create_payload_index(name, field, field_schema=kind, wait=True)
 
 
+def search_index_state(info: Any, server: bool) -> str:
+    """What ``info()`` reports as ``search_index``: a server optimises by itself, so its
+    collection status says it (green: built; yellow: building; grey: waiting for the next
+    update to trigger the optimiser; red: failed). Local mode has no index: every search is
+    exact."""
+    if not server:
+        return "exact (local mode has no index)"
+    status = str(getattr(info.status, "value", info.status)).lower()
+    return {"green": "built", "yellow": "building", "grey": "pending", "red": "failed"}.get(
+        status, status)
+
+
 def distance(space: VectorSpace) -> Any:
     from qdrant_client import models
 

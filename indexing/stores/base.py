@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -73,6 +73,10 @@ class CollectionSchema(StrictModel):
     # Spaces added to the live collection (``add_vector_space``): a requested schema may leave
     # them out, so the indexer can still open a collection a recommender has added vectors to.
     added_vectors: list[str] = Field(default_factory=list)
+    # Payload fields points of the collection carry (recorded by writers, see
+    # ``VectorStore.note_payload_fields``), so a filter on a field nobody wrote is refused with
+    # a clear error instead of matching nothing. Empty in collections from before it existed.
+    payload_fields: list[str] = Field(default_factory=list)
     format_version: int = 1
 
     def check_compatible(self, stored: CollectionSchema, where: str) -> None:
@@ -279,6 +283,27 @@ class VectorStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Flush and release the collection (one open handle per directory on Edge)."""
+
+    @property
+    def index_pending(self) -> bool:
+        """True when writes since the last ``optimize()`` may be searched without the index.
+        Edge persists it, so the run after a killed one knows the build is still owed;
+        servers optimise by themselves (False)."""
+        return False
+
+    def note_payload_fields(self, fields: Iterable[str]) -> bool:
+        """Record payload fields written to the collection in its schema; False when every
+        one was recorded already."""
+        new = set(fields) - set(self.schema.payload_fields)
+        if not new:
+            return False
+        fields_now = sorted(set(self.schema.payload_fields) | new)
+        self._save(self.schema.model_copy(update={"payload_fields": fields_now}))
+        return True
+
+    def _save(self, schema: CollectionSchema) -> None:
+        """Persist ``schema`` as the collection's schema (each backend implements it)."""
+        raise NotImplementedError
 
     def __enter__(self) -> VectorStore:
         return self

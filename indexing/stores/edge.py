@@ -68,6 +68,9 @@ class EdgeStore(VectorStore):
         self.directory = directory
         # indexed fields whose index post-dates the HNSW graph: filtered with ACORN
         self._late_indexes = late_indexes
+        # writes since the last optimize() (persisted as a marker file, see helpers)
+        self._pending = (directory / helpers.PENDING_FILE).is_file()
+        self._writes = 0
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -166,6 +169,7 @@ class EdgeStore(VectorStore):
         prepared = common.prepare_points(points, self.schema)  # raises before any write
         shard = self._handle()
         step = self.config.upsert_batch
+        self._mark_pending()
         with self._errors("upsert"):
             for start in range(0, len(prepared), step):
                 shard.update(qe.UpdateOperation.upsert_points([
@@ -176,6 +180,7 @@ class EdgeStore(VectorStore):
         import qdrant_edge as qe
 
         if ids:
+            self._mark_pending()
             with self._errors("delete"):
                 self._handle().update(qe.UpdateOperation.delete_points([point_id(i) for i in ids]))
 
@@ -185,6 +190,7 @@ class EdgeStore(VectorStore):
         prepared = common.prepare_update(name, ids, vectors, self.schema)  # raises before writes
         self._require_stored(ids)  # Edge writes the ids before a missing one, then fails
         shard = self._handle()
+        self._mark_pending()
         with self._errors(f"update vectors {name!r}"):
             for batch in common.batches(prepared, self.config.upsert_batch):
                 shard.update(qe.UpdateOperation.update_vectors(
@@ -200,9 +206,21 @@ class EdgeStore(VectorStore):
         self._require_stored(ids)
         shard = self._handle()
         pids = [point_id(i) for i in dict.fromkeys(ids)]
+        self.note_payload_fields(values)
+        self._mark_pending()  # Edge copies the points into the appendable segment
         with self._errors("set payload"):
             for batch in common.batches(pids, self.config.upsert_batch):
                 shard.update(qe.UpdateOperation.set_payload(list(batch), values))
+
+    def _mark_pending(self) -> None:
+        self._writes += 1
+        if not self._pending:
+            helpers.mark_pending(self.directory)  # before the write: a kill keeps it
+            self._pending = True
+
+    @property
+    def index_pending(self) -> bool:
+        return self._pending
 
     def _require_stored(self, ids: Sequence[str]) -> None:
         shard = self._handle()
@@ -400,8 +418,13 @@ class EdgeStore(VectorStore):
     # ---- maintenance ---------------------------------------------------------------------
 
     def optimize(self) -> bool:
+        writes = self._writes
         with self._errors("optimize"):
-            return bool(self._handle().optimize())
+            built = bool(self._handle().optimize())
+        if self._pending and writes == self._writes:  # nothing was written meanwhile
+            helpers.clear_pending(self.directory)
+            self._pending = False
+        return built
 
     def info(self) -> dict[str, Any]:
         with self._errors("read shard info"):
@@ -415,6 +438,8 @@ class EdgeStore(VectorStore):
             "segments": info.segments_count,
             "payload_indexes": sorted(info.payload_schema),
             "acorn_fields": sorted(self._late_indexes),
+            # "pending": written since the last optimize(), so searches may be brute force
+            "search_index": "pending" if self._pending else "built",
             "schema": self.schema.model_dump(mode="json"),
         }
 

@@ -133,6 +133,7 @@ class QdrantStore(VectorStore):
         self._require_stored(ids)
         client = self._handle()
         pids = [point_id(i) for i in dict.fromkeys(ids)]
+        self.note_payload_fields(values)
         with self._errors("set payload"):
             for batch in common.batches(pids, self.config.upsert_batch):
                 client.set_payload(self.name, payload=values, points=list(batch), wait=True)
@@ -340,6 +341,7 @@ class QdrantStore(VectorStore):
             "points": self.count(),
             "indexed_vectors": info.indexed_vectors_count,
             "status": str(info.status.value if hasattr(info.status, "value") else info.status),
+            "search_index": helpers.search_index_state(info, bool(self.config.url)),
             "schema": self.schema.model_dump(mode="json"),
         }
 
