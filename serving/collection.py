@@ -130,7 +130,8 @@ class CollectionHandle:
             if self._recommender is None:
                 from mosaicrec.engine import Recommender, RecommenderConfig
 
-                config = RecommenderConfig(max_n=self.settings.limits.max_n)
+                config = RecommenderConfig(max_n=self.settings.limits.max_n,
+                                           result_cache_size=self.settings.result_cache)
                 self._recommender = Recommender(
                     self.store, self.events, config=config, model=self.model,
                     prompt_encoder=lambda text: self.searcher.text_vector(text, "fused"))

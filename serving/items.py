@@ -74,7 +74,7 @@ class ItemWriter:
             self._check_payload_types(store, kinds)
             report = BulkIndexer(encoders, store, IndexerConfig(progress=False, optimize=False,
                                                                 prune=False)).run(items, [])
-            failed = {r.id: r for r in report.reasons}
+            failed = {r.id: r for r in report.reasons if not getattr(r, "indexed", False)}
             done = [it.id for it in items if it.id not in failed]
             self._sync(h, done)
             h.catalogue_changed()
@@ -98,17 +98,25 @@ class ItemWriter:
     def index_catalogue(self, h: CollectionHandle, catalogue: Path, *, mapping: Any = None,
                         indexer: Any = None, profile: Any = None) -> Any:
         """Index a catalogue file into the collection (bulk; resumable)."""
+        from mosaicrec.engine.models.artefact import current_version
         from mosaicrec.indexing.indexer import index_catalogue
 
         settings = self.service.settings
+        written: list[str] = []  # items (re)written: they need behaviour vectors again
+        trained = current_version(h.models_dir) is not None
         with h.write_lock, self.service.busy(f"indexing {h.tenant}/{h.name}"):
             h.close()  # the indexer opens the collection with the profile's schema
             store, encoders, report = index_catalogue(
                 catalogue, h.store_config, profile or settings.profile, mapping=mapping,
-                indexer=indexer, device=settings.device)
+                indexer=indexer, device=settings.device,
+                on_upsert=written.extend if trained else None)
             h._store = store
             h.forget_schema()
             h._encoders = encoders
+            self._sync(h, written)
+            from mosaicrec.serving.media import record_catalogue
+
+            record_catalogue(h, catalogue, indexer.media_roots if indexer else ())
             model = h.model
             if model is not None and report.indexed:
                 from mosaicrec.engine.publish import sync_items

@@ -12,6 +12,7 @@ benchmarks, the web page's browser tests).
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from typing import Any
 
@@ -57,6 +58,10 @@ async def _run(service: RecommendationService, *, host: str, port: int, grpc_por
         await asyncio.sleep(0.02)
     if ports is not None and server.servers:
         ports["rest"] = server.servers[0].sockets[0].getsockname()[1]
+    # Models, encoders and modules loaded at start-up live as long as the process: keep them
+    # out of the cyclic collector's full passes, whose pauses (~0.3 s with torch loaded) would
+    # otherwise land on a request now and then (benchmarks/web.py measured them).
+    gc.freeze()
     if ready is not None:
         ready.set()
     try:

@@ -55,12 +55,20 @@ class Settings(BaseSettings):
         default_factory=lambda: {"default": ["items"]},
         description="tenant -> its collections; a key of one tenant sees only these")
     keys_file: Path | None = Field(None, description="hashed API keys (mosaicrec keys create)")
+    result_cache: int = Field(10_000, ge=0, description="served lists cached per collection "
+                              "(invalidated by the user's events and catalogue changes; 0: off)")
     auth: bool = Field(True, description="require API keys on the REST and gRPC endpoints")
     limits: Limits = Field(default_factory=Limits)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     grpc_port: int = Field(50051, ge=0, le=65535)
     log_level: str = "INFO"
+    # the web page (serving/web)
+    reports_dir: Path = Field(Path("benchmarks/results/evaluation"), description="where the "
+                              "web page looks for the latest `mosaicrec evaluate` report")
+    media_roots: list[Path] = Field(default_factory=list, description="folders the web page "
+                                    "may serve items' media from, besides each collection's "
+                                    "catalogue folder and upload folder")
 
     @field_validator("tenants")
     @classmethod

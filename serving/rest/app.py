@@ -25,6 +25,7 @@ from mosaicrec.serving.observability import Metrics, log_request, new_request_id
 from mosaicrec.serving.rest.routes import routers
 from mosaicrec.serving.service import RecommendationService
 from mosaicrec.serving.settings import Settings
+from mosaicrec.serving.web import add_web
 
 __all__ = ["create_app"]
 
@@ -60,6 +61,7 @@ def create_app(service: RecommendationService | None = None,
         service.observers.append(app.state.metrics.observe_stages)
     for router in routers:
         app.include_router(router)
+    add_web(app)  # the web page at / (serving/web): same service, same keys
     _add_middleware(app)
     _add_error_handlers(app)
 
