@@ -43,9 +43,15 @@ _DAY = 86400.0
 
 
 def _default_grid() -> dict[str, list[float]]:
+    # trending is left out: on MovieLens its weight won on validation and lost on the future
     return {"sequence": [0.0, 1.0, 2.0, 3.0], "popularity": [-1.0, -0.5, -0.25, 0.0],
-            "als": [0.0, 0.5], "content": [0.0, 0.1], "trending": [0.0, 0.25],
-            "new_item": [0.5]}
+            "als": [0.0, 0.5], "content": [0.0, 0.1], "new_item": [0.5]}
+
+
+def _default_sequence() -> SequenceConfig:
+    # screened on MovieLens validation: small batches and two seeds (logits summed) beat one
+    # model at batch 128 by ~0.01 NDCG@10 in the blend
+    return SequenceConfig(batch_size=32, members=2)
 
 
 class TrainingConfig(StrictModel):
@@ -54,12 +60,16 @@ class TrainingConfig(StrictModel):
     min_events: int = Field(10, ge=2, description="users with fewer keep everything for fit")
     ease: EASEConfig | None = Field(default_factory=EASEConfig)
     ease_lams: list[float] = Field(default_factory=lambda: [300.0, 1000.0, 3000.0])
+    ease_tune_max_items: int = Field(
+        4000, ge=1, description="above this many items EASE is fitted once, with the median "
+        "of ease_lams (each fit inverts an items x items matrix)")
     ease_half_lives: list[float | None] = Field(
         default_factory=lambda: [None, 3.0, 5.0, 10.0, 20.0])
     als: ALSConfig | None = Field(default_factory=ALSConfig)
-    sequence: SequenceConfig | None = Field(default_factory=SequenceConfig)
+    sequence: SequenceConfig | None = Field(default_factory=_default_sequence)
     sequence_positives_only: bool = Field(
-        True, description="the sequence model reads positives only (better on MovieLens)")
+        False, description="the sequence model reads positives only (all events read better "
+        "on MovieLens once batches are small)")
     content_map: ContentMapConfig | None = Field(default_factory=ContentMapConfig)
     blend_grid: dict[str, list[float]] = Field(default_factory=_default_grid)
     sources: SourceLimits = Field(default_factory=SourceLimits)
@@ -119,7 +129,7 @@ def train(store: VectorStore, events: Any, config: TrainingConfig | None = None,
             content = catalogue_vectors(store, _content_spaces(store, cfg))
         with phases("fit on train"):
             reduced, targets = data.holdout(cfg.holdout, cfg.min_events)
-            parts = _fit(reduced, cfg, content, cfg.ease_lams, choose_map=True)
+            parts = _fit(reduced, cfg, content, _ease_lams(cfg, data.n_items), choose_map=True)
         with phases("tuning signals"):
             tuning = _tuning_sets(store, reduced, targets, parts, content, cfg)
         with phases("blend"):
@@ -144,6 +154,12 @@ def train(store: VectorStore, events: Any, config: TrainingConfig | None = None,
 def _content_spaces(store: VectorStore, cfg: TrainingConfig) -> list[str]:
     wanted = [cfg.content_space, *(cfg.content_map.spaces if cfg.content_map else [])]
     return [s for s in dict.fromkeys(wanted) if s in store.schema.vectors]
+
+
+def _ease_lams(cfg: TrainingConfig, n_items: int) -> list[float]:
+    if n_items <= cfg.ease_tune_max_items or len(cfg.ease_lams) <= 1:
+        return list(cfg.ease_lams)
+    return [sorted(cfg.ease_lams)[len(cfg.ease_lams) // 2]]
 
 
 def _fit(data: TrainingData, cfg: TrainingConfig, content: Any, lams: list[float], *,

@@ -156,6 +156,8 @@ def _run(config: EvaluationConfig) -> EvaluationReport:
                   for name in vectors.spaces}
         missing = {name: int((np.linalg.norm(m, axis=1) == 0).sum())
                    for name, m in spaces.items()}
+        # a space no item has a vector in (audio on MovieLens) has nothing to evaluate
+        spaces = {name: m for name, m in spaces.items() if missing[name] < len(m)}
         if config.diversity_space not in spaces:
             raise ConfigError(f"no vector space {config.diversity_space!r}; the collection "
                               f"has {sorted(spaces)} (set diversity_space)")

@@ -217,9 +217,9 @@ class Suite:
         ours = next(r for r in rows if r.name == SERVED)
         out: dict[str, Any] = {"mosaicrec": ours.name, "ndcg10_mosaicrec": ours.test["ndcg@10"]}
         summary = []
+        best = max(base, key=lambda r: r.test["ndcg@10"], default=None)
         for label, other in (("ALS", next((r for r in base if r.name.startswith("ALS")), None)),
-                             ("best baseline", max(base, key=lambda r: r.test["ndcg@10"],
-                                                   default=None))):
+                             ("best baseline", best)):
             if other is None:
                 continue
             diff = self.per_user[ours.name] - self.per_user[other.name]
@@ -227,8 +227,11 @@ class Suite:
             key = label.replace(" ", "_")
             out.update({f"vs_{key}": other.name, f"paired_difference_{key}": float(diff.mean()),
                         f"paired_se_{key}": se})
+            if label != "ALS" and other.name == out.get("vs_ALS"):
+                continue  # ALS is the best baseline: its line says so
             summary.append(
-                f"mosaicrec as served: test NDCG@10 {ours.test['ndcg@10']:.4f} vs {label} "
+                f"mosaicrec as served: test NDCG@10 {ours.test['ndcg@10']:.4f} vs "
+                f"{'ALS, the best baseline,' if label == 'ALS' and other is best else label} "
                 f"'{other.name}' {other.test['ndcg@10']:.4f}: paired difference "
                 f"{diff.mean():+.4f} ± {se:.4f} SE over {len(diff)} users.")
         chance = self.chance.get("ndcg@10", float("nan"))

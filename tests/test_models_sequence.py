@@ -142,3 +142,22 @@ def test_fits_on_cuda_with_bf16() -> None:
     assert next_item_hits(model) >= 8
     states = model.user_states(queries())
     assert states.dtype == np.float32 and np.isfinite(states).all()
+
+
+def test_members_sum_their_logits(tmp_path) -> None:
+    cfg = SequenceConfig(**{**TINY, "epochs": 3})
+    data = cycle_sequences(40)
+    pair = SequenceModel(cfg.model_copy(update={"members": 2})).fit(data, N_ITEMS)
+    one = SequenceModel(cfg).fit(data, N_ITEMS)
+    other = SequenceModel(cfg.model_copy(update={"seed": 1})).fit(data, N_ITEMS)
+    assert pair.state_dim == 32 and pair.item_vectors.shape == (N_ITEMS, 32)
+    np.testing.assert_array_equal(pair.item_vectors[:, :16], one.item_vectors)
+    np.testing.assert_array_equal(pair.item_vectors[:, 16:], other.item_vectors)
+    expected = (one.score(queries(), np.arange(N_ITEMS))
+                + other.score(queries(), np.arange(N_ITEMS)))
+    np.testing.assert_allclose(pair.score(queries(), np.arange(N_ITEMS)), expected, atol=1e-5)
+    pair.save(tmp_path)
+    loaded = SequenceModel.load(tmp_path)
+    np.testing.assert_array_equal(loaded.item_vectors, pair.item_vectors)
+    np.testing.assert_allclose(loaded.user_states(queries()), pair.user_states(queries()),
+                               atol=1e-6)

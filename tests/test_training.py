@@ -177,3 +177,11 @@ def test_training_on_edge_persists_across_reopen(cat, tmp_path):
         assert len(recs.ids) == 5 and recs.model_version == model.version
     finally:
         store.close()
+
+
+def test_large_catalogues_fit_ease_once() -> None:
+    from mosaicrec.engine.training import _ease_lams
+
+    cfg = TrainingConfig(ease_lams=[300.0, 3000.0, 1000.0], ease_tune_max_items=100)
+    assert _ease_lams(cfg, 100) == [300.0, 3000.0, 1000.0]
+    assert _ease_lams(cfg, 101) == [1000.0]

@@ -53,6 +53,9 @@ class SequenceConfig(StrictModel):
     threads: int | None = Field(
         None, ge=1, description="torch CPU threads during fit/inference; None = leave as is")
     inference_batch_size: int = Field(256, ge=1, description="sequences per user_states pass")
+    members: int = Field(
+        1, ge=1, description="models trained from seeds seed, seed + 1, ...: their logits are "
+        "summed (states and item vectors side by side, so serving is still one dot product)")
     seed: int = 0
 
     @model_validator(mode="after")
@@ -121,7 +124,8 @@ class SequenceModel:
     def __init__(self, config: SequenceConfig | None = None) -> None:
         self.config = config or SequenceConfig()
         self.n_items, self.fit_seconds, self.epochs_run = 0, 0.0, 0
-        self._net: _SASRec | None = None
+        self._nets: list[_SASRec] = []
+        self._items: np.ndarray | None = None
 
     @property
     def device(self) -> torch.device:
@@ -136,26 +140,38 @@ class SequenceModel:
         seqs = _check_sequences(sequences, n_items, ConfigError)
         if not any(len(s) >= 2 for s in seqs):
             raise ConfigError("no training sequence has 2 or more items: nothing to learn from")
-        cfg, dev = self.config, self.device
+        cfg = self.config
         start = time.perf_counter()
         # each row holds the newest max_len + 1 items: inputs are row[:-1], targets row[1:]
         rows = _left_pad([s for s in seqs if len(s) >= 2], cfg.max_len + 1)
+        steps = cfg.epochs * math.ceil(len(rows) / cfg.batch_size)
+        bar = _progress(steps * cfg.members, progress)
+        nets = [self._train(rows, n_items, cfg.seed + k, steps, bar) for k in range(cfg.members)]
+        if bar is not None:
+            bar.close()
+        self._set(nets, n_items)
+        self.epochs_run = cfg.epochs
+        self.fit_seconds = time.perf_counter() - start
+        return self
+
+    def _train(self, rows: torch.Tensor, n_items: int, seed: int, steps: int,
+               bar: Any) -> _SASRec:
+        """One member, trained from ``seed``."""
+        cfg, dev = self.config, self.device
         lengths = (rows > 0).sum(1)
         with _threads(cfg.threads), torch.random.fork_rng(
                 devices=[dev.index or 0] if dev.type == "cuda" else []):
-            torch.manual_seed(cfg.seed)
+            torch.manual_seed(seed)
             net = _SASRec(n_items, cfg).to(dev)
             opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate,
                                     weight_decay=cfg.weight_decay)
-            gen = torch.Generator().manual_seed(cfg.seed)
+            gen = torch.Generator().manual_seed(seed)
             sampled = n_items > cfg.full_softmax_max_items
             autocast = dev.type == "cuda" and cfg.mixed_precision
             net.train()
-            steps = cfg.epochs * math.ceil(len(rows) / cfg.batch_size)
             # cosine decay to zero: the last epoch is a settled model, not a noisy snapshot
             sched = torch.optim.lr_scheduler.LambdaLR(
                 opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)) if cfg.cosine else 1.0)
-            bar = _progress(steps, progress)
             for _ in range(cfg.epochs):
                 for idx in _batches(lengths, cfg.batch_size, gen):
                     width = int(lengths[idx].max())  # trim the all-padding columns
@@ -171,15 +187,17 @@ class SequenceModel:
                     if bar is not None:
                         bar.update()
                         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-            if bar is not None:
-                bar.close()
-        net.eval()
-        self._net, self.n_items, self.epochs_run = net, n_items, cfg.epochs
-        self.fit_seconds = time.perf_counter() - start
-        return self
+        return net.eval()
+
+    def _set(self, nets: list[_SASRec], n_items: int) -> None:
+        self._nets, self.n_items = nets, n_items
+        # the members' item tables side by side (read once: serving scores with them per call)
+        self._items = np.ascontiguousarray(np.concatenate(
+            [n.item.weight[1:].detach().float().cpu().numpy() for n in nets], axis=1))
 
     def user_states(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
-        net = self._fitted()
+        """The members' outputs at the newest position, side by side (one row per sequence)."""
+        self._fitted()
         seqs = _check_sequences(sequences, self.n_items, RequestError)
         out = np.zeros((len(seqs), self.state_dim), np.float32)
         keep = [i for i, s in enumerate(seqs) if len(s)]  # empty sequence -> zeros row
@@ -191,18 +209,22 @@ class SequenceModel:
                 batch = _left_pad([seqs[i] for i in chunk], width)
                 with torch.autocast(dev.type, torch.bfloat16,
                                     enabled=dev.type == "cuda" and cfg.mixed_precision):
-                    h = net(batch.to(dev))[:, -1]
-                out[chunk] = h.float().cpu().numpy()
+                    batch = batch.to(dev)
+                    h = torch.cat([net(batch)[:, -1].float() for net in self._nets], dim=1)
+                out[chunk] = h.cpu().numpy()
         return out
 
     @property
     def state_dim(self) -> int:
-        return self.config.dim
+        return self.config.dim * self.config.members
 
     @property
     def item_vectors(self) -> np.ndarray:
-        weight = self._fitted().item.weight[1:]
-        return np.ascontiguousarray(weight.detach().float().cpu().numpy())
+        """``(n_items, state_dim)``: the members' item tables side by side, so a user state
+        times an item vector is the sum of the members' logits."""
+        self._fitted()
+        assert self._items is not None
+        return self._items
 
     def score(self, sequences: Sequence[np.ndarray], items: np.ndarray) -> np.ndarray:
         """Logits ``(len(sequences), len(items))`` of the given item indices."""
@@ -213,10 +235,11 @@ class SequenceModel:
     def save(self, folder: Path) -> None:
         from safetensors.torch import save_file
 
-        net = self._fitted()
+        self._fitted()
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
+        save_file({_prefix(m, len(self._nets)) + k: v.detach().cpu().contiguous()
+                   for m, net in enumerate(self._nets) for k, v in net.state_dict().items()},
                   str(folder / _WEIGHTS))
         meta = {"config": self.config.model_dump(), "n_items": self.n_items,
                 "epochs_run": self.epochs_run, "fit_seconds": self.fit_seconds}
@@ -231,17 +254,28 @@ class SequenceModel:
             raise ConfigError(f"no saved sequence model in {folder} ({_META}, {_WEIGHTS})")
         meta = json.loads((folder / _META).read_text())
         model = cls(SequenceConfig.model_validate(meta["config"]))
-        net = _SASRec(meta["n_items"], model.config)
-        net.load_state_dict(load_file(str(folder / _WEIGHTS)))
-        model._net = net.to(model.device).eval()
-        model.n_items, model.epochs_run = meta["n_items"], meta["epochs_run"]
+        weights, members = load_file(str(folder / _WEIGHTS)), model.config.members
+        nets = []
+        for m in range(members):
+            net = _SASRec(meta["n_items"], model.config)
+            p = _prefix(m, members)
+            net.load_state_dict({k[len(p):]: v for k, v in weights.items() if k.startswith(p)})
+            nets.append(net.to(model.device).eval())
+        model._set(nets, meta["n_items"])
+        model.epochs_run = meta["epochs_run"]
         model.fit_seconds = meta["fit_seconds"]
         return model
 
     def _fitted(self) -> _SASRec:
-        if self._net is None:
+        """The first member (all of them are in ``_nets``)."""
+        if not self._nets:
             raise ConfigError("sequence model used before fit (call fit or load first)")
-        return self._net
+        return self._nets[0]
+
+
+def _prefix(member: int, members: int) -> str:
+    """Weight-name prefix of a member (none for a single model: the one-model file format)."""
+    return f"m{member}." if members > 1 else ""
 
 
 def _loss(net: _SASRec, batch: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:
