@@ -1,4 +1,6 @@
-"""Indexing benchmarks: the store layer (``--part store``) and end to end (``--part e2e``).
+"""Indexing benchmarks: the store layer (``--part store``), end to end (``--part e2e``) and the
+Ray engine against the single-process indexer (``--part ray``, see ``indexing_ray.py``; not part
+of ``all``).
 
 Store part, on synthetic clustered 384-d unit vectors (100k and 1M by default), all through
 mosaicrec's own store classes: upsert throughput, then single-thread top-10 query latency
@@ -372,9 +374,17 @@ def run_e2e(args: argparse.Namespace) -> None:
     write_result("indexing_e2e", settings, figures)
 
 
+def run_ray(args: argparse.Namespace) -> None:
+    """Single-process vs Ray engine on MovieLens 100K: see ``indexing_ray.py``."""
+    from indexing_ray import main as measure
+
+    argv = ["--probe", str(args.ray_probe), "--name", args.ray_name]
+    measure(argv + (["--limit", str(args.ray_limit)] if args.ray_limit else []))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=["store", "e2e", "all"], default="all")
+    parser.add_argument("--part", choices=["store", "e2e", "ray", "all"], default="all")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=1000, help="queries per Edge setting")
     parser.add_argument("--numpy-queries", type=int, default=200)
@@ -384,6 +394,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-real", action="store_true", help="skip the MiniLM ef tuning")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--e2e-limit", type=int, default=None, help="catalogue items (e2e)")
+    parser.add_argument("--ray-limit", type=int, default=None, help="catalogue items (ray)")
+    parser.add_argument("--ray-probe", type=int, default=128,
+                        help="items for the raw tower throughput probes (ray)")
+    parser.add_argument("--ray-name", default="indexing_ray", help="result file name (ray)")
     parser.add_argument("--workdir", default=None, help="where the stores are built (temp dir)")
     parser.add_argument("--name", default="indexing_store", help="result file name")
     parser.add_argument("--merge", action="store_true",
@@ -405,6 +419,8 @@ def main(argv: list[str] | None = None) -> None:
         run_store(args)
     if args.part in ("e2e", "all"):
         run_e2e(args)
+    if args.part == "ray":
+        run_ray(args)
 
 
 if __name__ == "__main__":

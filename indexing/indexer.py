@@ -22,13 +22,9 @@ import sys
 import time
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, Field
-
-from mosaicrec.config import StrictModel
 from mosaicrec.encoders.profiles import EncoderSet
 from mosaicrec.indexing.catalogue import (
     Catalogue,
@@ -38,7 +34,8 @@ from mosaicrec.indexing.catalogue import (
     load_mapping,
 )
 from mosaicrec.indexing.checks import INDEXER_FIELDS
-from mosaicrec.indexing.fetch import FetchConfig, Fetcher
+from mosaicrec.indexing.distributed import require_ray
+from mosaicrec.indexing.fetch import Fetcher
 from mosaicrec.indexing.prepare import (
     HASH_FIELD,
     Prepared,
@@ -47,51 +44,13 @@ from mosaicrec.indexing.prepare import (
     prepared_batches,
 )
 from mosaicrec.indexing.quarantine import FailedMedia, Quarantine, failed_media_path
-from mosaicrec.indexing.stores.base import CollectionSchema, VectorSpace, VectorStore
+from mosaicrec.indexing.run_config import IndexerConfig, IndexReport, RunState
+from mosaicrec.indexing.stores.base import CollectionSchema, Point, VectorSpace, VectorStore
 
-__all__ = ["IndexerConfig", "IndexReport", "BulkIndexer", "collection_schema", "HASH_FIELD",
-           "load_mapping", "index_catalogue"]
+__all__ = ["IndexerConfig", "IndexReport", "BulkIndexer", "RunState", "collection_schema",
+           "HASH_FIELD", "load_mapping", "index_catalogue"]
 
 Chunk = tuple[Sequence[CatalogueItem], Sequence[Rejected]]
-
-
-class IndexerConfig(StrictModel):
-    model_config = ConfigDict(extra="forbid")
-
-    batch_size: int = Field(default=32, ge=1)
-    decode_workers: int = Field(default=2, ge=1, description="threads decoding media")
-    prefetch_batches: int = Field(default=2, ge=1, description="batches decoded ahead")
-    chunk_size: int = Field(default=1000, ge=1, description="catalogue rows read at a time")
-    prune: bool = Field(default=False, description="delete stored items absent from the catalogue")
-    optimize: bool = Field(default=True, description="build the search index after the load")
-    progress: bool = True
-    quarantine_path: Path | None = None
-    media_roots: list[Path] = Field(
-        default_factory=list, description="folders local media may come from, besides the "
-        "catalogue's own folder")
-    retry_failed: bool = Field(default=False, description="fetch and decode remembered failures")
-    failed_media_path: Path | None = Field(
-        default=None, description="memory of failed media (default: beside the quarantine)")
-    fetch: FetchConfig = Field(default_factory=FetchConfig)
-
-
-@dataclass
-class IndexReport:
-    catalogue_items: int = 0
-    indexed: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    quarantined: int = 0  # quarantine records (bad rows and failed media)
-    degraded: int = 0  # indexed without one of their media (the quarantine says which)
-    seconds: float = 0.0
-    quarantine_path: str | None = None
-    reasons: list[Rejected] = field(default_factory=list)
-    optimized: bool = False  # the search index was (re)built by this run
-    search_index: str = "unknown"
-
-    @property
-    def items_per_s(self) -> float:
-        return self.indexed / self.seconds if self.seconds > 0 else 0.0
 
 
 def collection_schema(
@@ -144,24 +103,15 @@ class BulkIndexer:
         catalogue, good rows or not) is what ``prune`` keeps."""
         start = time.perf_counter()
         cfg = self.config
-        quarantine = Quarantine(cfg.quarantine_path)
         memory_path = cfg.failed_media_path or (
             failed_media_path(cfg.quarantine_path) if cfg.quarantine_path else None)
-        memory = FailedMedia(memory_path, retry=cfg.retry_failed)
-        fetcher = Fetcher(cfg.fetch)
         report = IndexReport(quarantine_path=str(cfg.quarantine_path or "") or None)
-        progress = _progress(total, cfg.progress)
+        run = RunState(Quarantine(cfg.quarantine_path),
+                       FailedMedia(memory_path, retry=cfg.retry_failed), Fetcher(cfg.fetch),
+                       report, _progress(total, cfg.progress))
         done = False
         try:
-            todo = self._select(chunks, quarantine, memory, report, progress)
-            with ThreadPoolExecutor(cfg.decode_workers, "mosaicrec-decode") as pool:
-                work = functools.partial(prepare_item, encoders=self.encoders, fetcher=fetcher,
-                                         memory=memory)
-                for batch, prepared in prepared_batches(
-                    todo, pool, work, cfg.batch_size, cfg.prefetch_batches
-                ):
-                    self._write(batch, prepared, quarantine, memory, report)
-                    progress.update(len(batch))
+            self._embed(self._select(chunks, run), run)
             if cfg.prune and catalogue_ids is not None:
                 report.deleted = self._prune(catalogue_ids)
             if cfg.optimize and (report.indexed or report.deleted or self.store.index_pending):
@@ -171,25 +121,38 @@ class BulkIndexer:
                 _test_point("after-optimize")
             done = True
         finally:
-            progress.close()
-            memory.close(compact=done)
-        quarantine.write()
-        report.quarantined, report.reasons = quarantine.count, quarantine.rows
+            run.progress.close()
+            run.memory.close(compact=done)
+        run.quarantine.write()
+        report.quarantined, report.reasons = run.quarantine.count, run.quarantine.rows
         report.search_index = "pending" if self.store.index_pending else str(
             self.store.info().get("search_index", "built"))
         report.seconds = time.perf_counter() - start
         return report
 
+    def _embed(self, todo: Iterator[CatalogueItem], run: RunState) -> None:
+        """Prepare, encode and write the items to embed: the engine's stage (here, worker
+        threads decode ahead while this thread encodes and writes)."""
+        cfg = self.config
+        with ThreadPoolExecutor(cfg.decode_workers, "mosaicrec-decode") as pool:
+            work = functools.partial(prepare_item, encoders=self.encoders, fetcher=run.fetcher,
+                                     memory=run.memory)
+            for batch, prepared in prepared_batches(
+                todo, pool, work, cfg.batch_size, cfg.prefetch_batches
+            ):
+                good = [(batch[i], prepared[i].inputs) for i in self._account(batch, prepared,
+                                                                              run)]
+                self._upsert(build_points(self.encoders, good), run.report)
+                run.progress.update(len(batch))
+
     # -- internals ----------------------------------------------------------------------------
-    def _select(
-        self, chunks: Iterable[Chunk], quarantine: Quarantine, memory: FailedMedia,
-        report: IndexReport, progress: Any,
-    ) -> Iterator[CatalogueItem]:
+    def _select(self, chunks: Iterable[Chunk], run: RunState) -> Iterator[CatalogueItem]:
         """The items to embed (new, changed, or retried); quarantines the rest's records."""
+        quarantine, memory = run.quarantine, run.memory
         for items, rejected in chunks:
             for row in rejected:
                 quarantine.add(row)
-            report.catalogue_items += len(items)
+            run.report.catalogue_items += len(items)
             stored = {r.id: r.payload.get(HASH_FIELD)
                       for r in self.store.retrieve([it.id for it in items])} if items else {}
             skipped = len(rejected)
@@ -198,7 +161,7 @@ class BulkIndexer:
                 if stored.get(item.id) != item.content_hash or retry:
                     yield item
                     continue
-                report.unchanged += 1
+                run.report.unchanged += 1
                 skipped += 1
                 failed = dict(item.media_errors)
                 for modality, key in item.media_keys.items():
@@ -206,34 +169,41 @@ class BulkIndexer:
                     if reason is not None:
                         failed.setdefault(modality, reason)
                 _quarantine_media(quarantine, item, failed, indexed=True)
-            progress.update(skipped)
+            run.progress.update(skipped)
 
-    def _write(
-        self, batch: list[CatalogueItem], prepared: list[Prepared], quarantine: Quarantine,
-        memory: FailedMedia, report: IndexReport,
-    ) -> None:
-        good = []
-        for item, prep in zip(batch, prepared, strict=True):
+    def _account(
+        self, batch: Sequence[CatalogueItem], prepared: Sequence[Prepared], run: RunState
+    ) -> list[int]:
+        """Remember and quarantine a prepared batch's media failures (before any of it is
+        written); the positions of the items that have something to embed."""
+        good: list[int] = []
+        for i, (item, prep) in enumerate(zip(batch, prepared, strict=True)):
             for modality in prep.new:
-                memory.remember(item.media_keys.get(modality) or f"item:{item.id}:{modality}",
-                                modality, prep.failed[modality])
+                run.memory.remember(item.media_keys.get(modality) or
+                                    f"item:{item.id}:{modality}", modality, prep.failed[modality])
             for modality in prep.recovered:
-                memory.succeeded(item.media_keys[modality])
-            _quarantine_media(quarantine, item, prep.failed, indexed=bool(prep.inputs))
+                run.memory.succeeded(item.media_keys[modality])
+            _quarantine_media(run.quarantine, item, prep.failed, indexed=bool(prep.inputs))
             if prep.inputs:
-                good.append((item, prep.inputs))
-                report.degraded += bool(prep.failed)
+                good.append(i)
+                run.report.degraded += bool(prep.failed)
             elif not prep.failed:
-                quarantine.add(Rejected(item.row, item.id, "has no modality this profile can "
-                                        "embed", None, item.line))
-        if good:
-            points = build_points(self.encoders, good)
+                run.quarantine.add(Rejected(item.row, item.id, "has no modality this profile "
+                                            "can embed", None, item.line))
+        return good
+
+    def _upsert(self, points: list[Point], report: IndexReport, *, written: bool = False
+                ) -> None:
+        """Write a batch of points (``written``: another process already has) and count it."""
+        if not points:
+            return
+        if not written:
             self.store.note_payload_fields({k for p in points for k in p.payload})
             self.store.upsert(points)
-            report.indexed += len(good)
-            _test_point("batch-written")
-            if self.on_upsert is not None:
-                self.on_upsert([p.id for p in points])
+        report.indexed += len(points)
+        _test_point("batch-written")
+        if self.on_upsert is not None:
+            self.on_upsert([p.id for p in points])
 
     def _prune(self, keep: Container[str]) -> int:
         """Delete stored items whose id the catalogue no longer has (ids collected first:
@@ -276,22 +246,32 @@ def index_catalogue(
 ) -> tuple[VectorStore, EncoderSet, IndexReport]:
     """Read, embed and store a catalogue file: the one path from a file to a collection.
     The file and its mapping are checked (``CatalogueError``) before any model is loaded or
-    anything written. Returns the open store (the caller closes it), the encoders and the
-    report."""
+    anything written; so is Ray for ``engine="ray"`` (``MissingDependencyError``). Returns the
+    open store (the caller closes it), the encoders and the report."""
     from mosaicrec.encoders.profiles import load_profile
     from mosaicrec.indexing.stores import open_store
 
     config = indexer or IndexerConfig()
+    if config.engine == "ray":
+        require_ray()
     mapping = mapping or load_mapping(Path(catalogue))
     source = Catalogue(catalogue, mapping, media_roots=config.media_roots,
                        chunk_size=config.chunk_size).scan()
-    encoders = load_profile(profile, device=device)
+    # the Ray engine encodes in actors: the driver's copy only shapes and fuses (CPU)
+    encoders = load_profile(profile, device="cpu" if config.engine == "ray" else device)
     schema = collection_schema(encoders, dict(mapping.payload))
     store = open_store(store_config, schema, create=True)
     try:
         store.note_payload_fields({*INDEXER_FIELDS, *mapping.payload})
-        report = BulkIndexer(encoders, store, config, on_upsert=on_upsert).run_chunks(
-            source.chunks(), catalogue_ids=source.ids, total=source.rows)
+        if config.engine == "ray":
+            from mosaicrec.indexing.ray_indexer import RayIndexer
+
+            indexer_ = RayIndexer(encoders, store, config, on_upsert=on_upsert,
+                                  store_config=store_config, device=device)
+        else:
+            indexer_ = BulkIndexer(encoders, store, config, on_upsert=on_upsert)
+        report = indexer_.run_chunks(source.chunks(), catalogue_ids=source.ids,
+                                     total=source.rows)
     except BaseException:
         store.close()
         raise

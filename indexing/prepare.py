@@ -5,7 +5,7 @@ so that a bad medium costs that medium, not the item. Runs in worker threads; to
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mosaicrec.encoders.base import Modality
+from mosaicrec.encoders.fusion import Fuser
 from mosaicrec.encoders.profiles import EncoderSet
 from mosaicrec.errors import InputError
 from mosaicrec.indexing.catalogue import CatalogueItem
@@ -20,7 +21,8 @@ from mosaicrec.indexing.fetch import Fetcher, resolve_media
 from mosaicrec.indexing.quarantine import FailedMedia
 from mosaicrec.indexing.stores.base import ID_FIELD, Point
 
-__all__ = ["HASH_FIELD", "Prepared", "build_points", "prepare_item", "prepared_batches"]
+__all__ = ["HASH_FIELD", "Prepared", "assemble_points", "build_points", "encode_blocks",
+           "prepare_item", "prepared_batches"]
 
 HASH_FIELD = "content_hash"
 
@@ -100,6 +102,15 @@ def build_points(
     encoders: EncoderSet, good: list[tuple[CatalogueItem, dict[Modality, Any]]]
 ) -> list[Point]:
     """Encode each modality in one batch, fuse, and make the points with their payload."""
+    blocks, present = encode_blocks(encoders, good)
+    return assemble_points(encoders.fuser, good, blocks, present)
+
+
+def encode_blocks(
+    encoders: EncoderSet, good: list[tuple[CatalogueItem, dict[Modality, Any]]]
+) -> tuple[dict[Modality, np.ndarray], dict[Modality, np.ndarray]]:
+    """One ``(n, dim)`` block per modality some item has (zero rows where it has none) and
+    the mask of the items that have it."""
     n = len(good)
     blocks: dict[Modality, np.ndarray] = {}
     present: dict[Modality, np.ndarray] = {}
@@ -112,8 +123,17 @@ def build_points(
         mask = np.zeros(n, dtype=bool)
         mask[rows] = True
         blocks[modality], present[modality] = block, mask
+    return blocks, present
+
+
+def assemble_points(
+    fuser: Fuser, good: Sequence[tuple[CatalogueItem, Collection[Modality]]],
+    blocks: dict[Modality, np.ndarray], present: dict[Modality, np.ndarray],
+) -> list[Point]:
+    """Fuse the encoded blocks and make the points with their payload; ``good[i][1]`` holds
+    the modalities item ``i`` was embedded in (both engines build their points here)."""
     # missing or failed modalities: the fused vector is renormalised over what is present
-    fused = encoders.fuser.fuse_batch(blocks, present, keys=[it.id for it, _ in good])
+    fused = fuser.fuse_batch(blocks, present, keys=[it.id for it, _ in good])
     points = []
     for i, (item, prep) in enumerate(good):
         vectors = {m: blocks[m][i] for m in prep}

@@ -67,6 +67,17 @@ def _index_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--fetch-run-deadline", type=float, default=None,
                    help="seconds for all downloads of the run")
     g.add_argument("--fetch-concurrency", type=int, default=4)
+    g = p.add_argument_group("engine")
+    g.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="'local' (default): this process; 'ray': Ray Data decodes in parallel "
+                   "tasks and one actor pool per encoder embeds (GPUs when the cluster has "
+                   "them); needs mosaicrec[distributed]")
+    g.add_argument("--ray-address", "--address", dest="ray_address", default=None,
+                   metavar="ADDRESS", help="Ray cluster to join ('auto', HOST:6379, "
+                   "ray://HOST:10001); default: a local Ray started for the run")
+    g.add_argument("--ray-block-rows", type=int, default=None, metavar="N",
+                   help="items per block sent to Ray (default 128): the unit of progress and "
+                   "of what a killed run redoes")
     _add_store_args(p)
 
 

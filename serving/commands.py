@@ -78,9 +78,16 @@ def _read_json(path: Path | None, what: str) -> Any:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from mosaicrec.indexing.distributed import RayEngineConfig, require_ray
     from mosaicrec.indexing.fetch import FetchConfig
     from mosaicrec.indexing.indexer import IndexerConfig, load_mapping
 
+    ray_options = {k: v for k, v in (("address", args.ray_address),
+                                     ("block_rows", args.ray_block_rows)) if v is not None}
+    if ray_options and args.engine != "ray":
+        raise RequestError("--ray-address and --ray-block-rows apply to --engine ray only")
+    if args.engine == "ray":
+        require_ray()  # before anything is loaded: the error names the extra to install
     mapping = load_mapping(args.catalogue, args.mapping)
     with local_service(args, profile=args.profile) as service:
         root = service.settings.data_dir
@@ -93,7 +100,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             fetch=FetchConfig(timeout_s=args.fetch_timeout, retries=args.fetch_retries,
                               item_deadline_s=args.fetch_item_deadline,
                               run_deadline_s=args.fetch_run_deadline,
-                              max_concurrency=args.fetch_concurrency))
+                              max_concurrency=args.fetch_concurrency),
+            engine=args.engine, ray=RayEngineConfig(**ray_options))
         report = service.index_catalogue(ADMIN, args.collection, args.catalogue,
                                          mapping=mapping, indexer=config, profile=args.profile)
         handle = service.collection(ADMIN, args.collection, "read")

@@ -1,12 +1,18 @@
 """Helpers shared by the reliability tests: a messy copy of the sample catalogue, a bounded
-media server on the loopback address, and a way to index and read a collection back."""
+media server on the loopback address, a way to index and read a collection back, and CLI runs
+that can be killed at the points the indexer announces."""
 
 from __future__ import annotations
 
 import http.server
 import io
 import json
+import os
+import queue
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +26,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
 SAMPLE_MAPPING = json.loads((SAMPLE / "catalogue.mapping.json").read_text())
+KILL_ENV = {**os.environ, "MOSAICREC_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+            "MOSAICREC_TEST_POINTS": "1"}
 
 
 def silent_wav(seconds: float = 1.0, sr: int = 16000) -> bytes:
@@ -70,6 +78,74 @@ def assert_same_vectors(a: dict, b: dict, atol: float = 1e-5) -> None:
         assert sorted(vectors) == sorted(b[item]), item
         for name, vec in vectors.items():
             np.testing.assert_allclose(b[item][name], vec, atol=atol, err_msg=f"{item}/{name}")
+
+
+def index_args(catalogue: Path, store: Path) -> list[str]:
+    """``mosaicrec index`` of ``catalogue`` into ``<store>/items`` (tiny encoders, CPU)."""
+    return ["index", str(catalogue), "--profile", "tiny", "--path", str(store), "--collection",
+            "items", "--batch-size", "8", "--no-progress", "--device", "cpu"]
+
+
+def read_collection(store: Path) -> tuple[dict, dict, str, str]:
+    """Vectors, payloads, search-index state and quarantine text of ``<store>/items``."""
+    from mosaicrec.indexing.stores import StoreConfig, open_store
+
+    with open_store(StoreConfig(backend="edge", path=str(store), collection="items")) as s:
+        vectors = snapshot(s)
+        payloads = {r.id: r.payload for r in s.iter_records()}
+        state = s.info()["search_index"]
+    return vectors, payloads, state, (store / "items.quarantine.jsonl").read_text()
+
+
+class CliRun:
+    """One ``mosaicrec`` CLI process (``MOSAICREC_TEST_POINTS=1``); stderr lines are collected
+    with the time they arrived."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.start = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mosaicrec", *args], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env={**KILL_ENV, **(env or {})},
+            cwd=REPO.parent)
+        self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
+        self.err: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.err.append(line)
+            self.lines.put((time.monotonic() - self.start, line.strip()))
+        self.lines.put((time.monotonic() - self.start, "<eof>"))
+
+    def wait_for(self, point: str, count: int = 1, timeout: float = 300) -> bool:
+        """True once ``point`` was announced ``count`` times; False if the run ended first."""
+        seen, end = 0, time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                _, line = self.lines.get(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty:
+                break
+            if line == "<eof>":
+                return False
+            if line == f"mosaicrec-test-point {point}":
+                seen += 1
+                if seen >= count:
+                    return True
+        return False
+
+    def kill(self) -> bool:
+        """SIGKILL; True when the process was still running (a real kill)."""
+        if self.proc.poll() is not None:
+            return False
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=60)
+        return self.proc.returncode == -signal.SIGKILL
+
+    def finish(self, timeout: float = 600) -> float:
+        out, _ = self.proc.communicate(timeout=timeout)
+        assert self.proc.returncode == 0, "".join(self.err)[-3000:] + out[-2000:]
+        return time.monotonic() - self.start
 
 
 class MediaServer:

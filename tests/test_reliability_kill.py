@@ -13,95 +13,27 @@ built search index and a byte-identical quarantine as the reference run.
 from __future__ import annotations
 
 import os
-import queue
 import random
 import shutil
-import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from reliability_support import REPO, assert_same_vectors, messy_catalogue, snapshot
+from reliability_support import CliRun as Run
+from reliability_support import assert_same_vectors, messy_catalogue
+from reliability_support import index_args as _index_args
+from reliability_support import read_collection as _collection
 
 pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("MOSAICREC_KILL_SEED", "14"))
 INDEX_KILLS = int(os.environ.get("MOSAICREC_INDEX_KILLS", "24"))
 EVENT_KILLS = int(os.environ.get("MOSAICREC_EVENT_KILLS", "22"))
-ENV = {**os.environ, "MOSAICREC_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-       "MOSAICREC_TEST_POINTS": "1"}
 RESULTS: dict[str, object] = {}  # figures for the report, printed at the end of each test
 
 
-class Run:
-    """One CLI process; stderr lines are collected with the time they arrived."""
-
-    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
-        self.start = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mosaicrec", *args], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env={**ENV, **(env or {})}, cwd=REPO.parent)
-        self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
-        self.err: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.err.append(line)
-            self.lines.put((time.monotonic() - self.start, line.strip()))
-        self.lines.put((time.monotonic() - self.start, "<eof>"))
-
-    def wait_for(self, point: str, count: int = 1, timeout: float = 300) -> bool:
-        """True once ``point`` was announced ``count`` times; False if the run ended first."""
-        seen, end = 0, time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                _, line = self.lines.get(timeout=max(0.01, end - time.monotonic()))
-            except queue.Empty:
-                break
-            if line == "<eof>":
-                return False
-            if line == f"mosaicrec-test-point {point}":
-                seen += 1
-                if seen >= count:
-                    return True
-        return False
-
-    def kill(self) -> bool:
-        """SIGKILL; True when the process was still running (a real kill)."""
-        if self.proc.poll() is not None:
-            return False
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=60)
-        return self.proc.returncode == -signal.SIGKILL
-
-    def finish(self, timeout: float = 600) -> float:
-        out, _ = self.proc.communicate(timeout=timeout)
-        assert self.proc.returncode == 0, "".join(self.err)[-3000:] + out[-2000:]
-        return time.monotonic() - self.start
-
-
 # -- mosaicrec index ----------------------------------------------------------------------------
-def _index_args(catalogue: Path, store: Path) -> list[str]:
-    return ["index", str(catalogue), "--profile", "tiny", "--path", str(store), "--collection",
-            "items", "--batch-size", "8", "--no-progress", "--device", "cpu"]
-
-
-def _collection(store: Path) -> tuple[dict, dict, str, str]:
-    from mosaicrec.indexing.stores import StoreConfig, open_store
-
-    with open_store(StoreConfig(backend="edge", path=str(store), collection="items")) as s:
-        vectors = snapshot(s)
-        payloads = {r.id: r.payload for r in s.iter_records()}
-        state = s.info()["search_index"]
-    return vectors, payloads, state, (store / "items.quarantine.jsonl").read_text()
-
-
 def _state(store: Path) -> tuple[int, str]:
     """Points and search-index state of a collection a kill left (0, "absent" if none)."""
     from mosaicrec.errors import StoreError
