@@ -161,3 +161,12 @@ def test_members_sum_their_logits(tmp_path) -> None:
     np.testing.assert_array_equal(loaded.item_vectors, pair.item_vectors)
     np.testing.assert_allclose(loaded.user_states(queries()), pair.user_states(queries()),
                                atol=1e-6)
+
+
+def test_max_steps_bounds_the_epochs_of_a_large_log() -> None:
+    data = cycle_sequences(120)  # 4 batches of 32 per epoch
+    model = SequenceModel(SequenceConfig(**{**TINY, "epochs": 10, "max_steps": 8})).fit(
+        data, N_ITEMS)
+    assert model.epochs_run == 2
+    assert SequenceModel(SequenceConfig(**{**TINY, "epochs": 3})).fit(
+        data, N_ITEMS).epochs_run == 3

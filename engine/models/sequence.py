@@ -41,12 +41,16 @@ class SequenceConfig(StrictModel):
     dropout: float = Field(0.2, ge=0, lt=1)
     # epochs and learning rate chosen on MovieLens 100K validation (positive-only sequences)
     epochs: int = Field(30, ge=1, description="passes over the training sequences")
+    max_steps: int | None = Field(
+        2000, ge=1, description="optimizer steps per member at most: a large log gets fewer "
+        "epochs (each of them sees more data), so training time stays bounded")
     batch_size: int = Field(128, ge=1, description="sequences per training step")
     learning_rate: float = Field(5e-3, gt=0, description="AdamW peak learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay")
     cosine: bool = Field(True, description="cosine learning-rate decay to 0 over the epochs")
     full_softmax_max_items: int = Field(
-        20_000, ge=1, description="above this many items, train with a sampled softmax")
+        5_000, ge=1, description="above this many items, train with a sampled softmax (the "
+        "full softmax's output layer dominates a step on a large catalogue)")
     sampled_negatives: int = Field(512, ge=1, description="shared uniform negatives per batch")
     device: str | None = Field(None, description="None: cuda when available, else cpu")
     mixed_precision: bool = Field(True, description="bf16 autocast on CUDA; CPU is float32")
@@ -144,17 +148,21 @@ class SequenceModel:
         start = time.perf_counter()
         # each row holds the newest max_len + 1 items: inputs are row[:-1], targets row[1:]
         rows = _left_pad([s for s in seqs if len(s) >= 2], cfg.max_len + 1)
-        steps = cfg.epochs * math.ceil(len(rows) / cfg.batch_size)
+        per_epoch = math.ceil(len(rows) / cfg.batch_size)
+        epochs = cfg.epochs if cfg.max_steps is None else max(
+            1, min(cfg.epochs, cfg.max_steps // per_epoch))
+        steps = epochs * per_epoch
         bar = _progress(steps * cfg.members, progress)
-        nets = [self._train(rows, n_items, cfg.seed + k, steps, bar) for k in range(cfg.members)]
+        nets = [self._train(rows, n_items, cfg.seed + k, epochs, steps, bar)
+                for k in range(cfg.members)]
         if bar is not None:
             bar.close()
         self._set(nets, n_items)
-        self.epochs_run = cfg.epochs
+        self.epochs_run = epochs
         self.fit_seconds = time.perf_counter() - start
         return self
 
-    def _train(self, rows: torch.Tensor, n_items: int, seed: int, steps: int,
+    def _train(self, rows: torch.Tensor, n_items: int, seed: int, epochs: int, steps: int,
                bar: Any) -> _SASRec:
         """One member, trained from ``seed``."""
         cfg, dev = self.config, self.device
@@ -172,7 +180,7 @@ class SequenceModel:
             # cosine decay to zero: the last epoch is a settled model, not a noisy snapshot
             sched = torch.optim.lr_scheduler.LambdaLR(
                 opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)) if cfg.cosine else 1.0)
-            for _ in range(cfg.epochs):
+            for _ in range(epochs):
                 for idx in _batches(lengths, cfg.batch_size, gen):
                     width = int(lengths[idx].max())  # trim the all-padding columns
                     batch = rows[idx, -width:].to(dev, non_blocking=True)
