@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> None:
                str(args.workdir / "work"), "--out", str(args.workdir / "out"), *args.extra]
     print(" ".join(command), flush=True)
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)  # progress shows on stderr
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        sys.exit(f"evaluate failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        sys.exit(f"evaluate failed ({done.returncode}):\n{done.stdout[-4000:]}")
     tail = done.stdout.strip().splitlines()
     peak = re.search(r"peak memory ([\d.]+) GB", done.stdout)
     report = json.loads((args.workdir / "out" / "evaluation.json").read_text())

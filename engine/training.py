@@ -76,7 +76,7 @@ class TrainingConfig(StrictModel):
     content_space: str = Field("fused", description="space of the fusion user model")
     trend_days: float = Field(14.0, gt=0)
     max_tuning_users: int | None = Field(
-        3000, ge=1, description="validation users sampled (seeded) for tuning; None = all")
+        1500, ge=1, description="validation users sampled (seeded) for tuning; None = all")
     seed: int = 0
     progress: bool = True
 

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import ConfigDict, Field
 
+from mosaicrec.engine.models.ease import spd_inverse
 from mosaicrec.errors import ConfigError, MissingDependencyError
 from mosaicrec.evaluation._config import StrictConfig
 from mosaicrec.evaluation.history import History
@@ -145,7 +146,7 @@ class EASE:
         x = history.positives
         gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
         gram[np.diag_indices_from(gram)] += self.config.lam
-        p = np.linalg.inv(gram)
+        p = spd_inverse(gram)
         b = -p / np.diag(p)
         np.fill_diagonal(b, 0.0)
         self.b_ = b

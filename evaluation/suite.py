@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from mosaicrec.evaluation import baselines as bl
 from mosaicrec.evaluation.evaluator import (
@@ -103,8 +104,10 @@ class Suite:
                               tuned=tuned, val_score=val_score, cold=cold)
 
     def _tuned(self, name: str, build: Builder, grid: list[dict[str, Any]], *,
-               description: str) -> MethodRow:
-        result = grid_search(build, grid, self.val)
+               description: str, bar: Any = None) -> MethodRow:
+        if bar is not None:
+            bar.set_postfix_str(name)
+        result = grid_search(build, grid, self.val, on_trial=bar.update if bar else None)
         self._log(name, result)
         method = build(result.best)
         method.name = name
@@ -142,9 +145,12 @@ class Suite:
                          regularization=g.bpr_regularization, iterations=[g.bpr_iterations],
                          seed=[seed]), "implicit BPR, CPU, 1 thread"),
         ]
-        return [self._tuned(name, build, grid, description=desc)
-                for name, build, grid, desc in candidates
-                if wanted is None or name in wanted]
+        chosen = [c for c in candidates if wanted is None or c[0] in wanted]
+        # one bar over every trial of every baseline: the long phase of a large catalogue
+        with tqdm(total=sum(len(c[2]) for c in chosen), desc="baselines (tuning)",
+                  unit="trial", disable=not self.config.progress) as bar:
+            return [self._tuned(name, build, grid, description=desc, bar=bar)
+                    for name, build, grid, desc in chosen]
 
     def _content_baselines(self) -> list[MethodRow]:
         rows = []

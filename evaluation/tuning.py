@@ -60,9 +60,10 @@ def validation_ndcg(scores: np.ndarray, stage: Stage, k: int = 10) -> float:
 
 def grid_search(
     build: Callable[[dict[str, Any]], Recommender], grid: Sequence[dict[str, Any]],
-    stage: Stage, *, k: int = 10,
+    stage: Stage, *, k: int = 10, on_trial: Callable[[], Any] | None = None,
 ) -> TuningResult:
-    """Fit ``build(params)`` on the validation history for every ``params``; keep the best."""
+    """Fit ``build(params)`` on the validation history for every ``params``; keep the best
+    (``on_trial`` is called after each, for progress)."""
     _check_validation(stage)
     if not grid:
         raise ConfigError("empty tuning grid")
@@ -70,4 +71,6 @@ def grid_search(
     for params in grid:
         method = build(dict(params)).fit(stage.history)
         result.record(dict(params), validation_ndcg(method.score(stage.users), stage, k))
+        if on_trial is not None:
+            on_trial()
     return result

@@ -185,3 +185,18 @@ def test_large_catalogues_fit_ease_once() -> None:
     cfg = TrainingConfig(ease_lams=[300.0, 3000.0, 1000.0], ease_tune_max_items=100)
     assert _ease_lams(cfg, 100) == [300.0, 3000.0, 1000.0]
     assert _ease_lams(cfg, 101) == [1000.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_spd_inverse_matches_a_general_inverse(dtype) -> None:
+    from mosaicrec.engine.models.ease import spd_inverse
+
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 50))
+    gram = (x.T @ x + 5 * np.eye(50)).astype(dtype)
+    expected = np.linalg.inv(gram.astype(np.float64))
+    got = spd_inverse(gram.copy(), block=16)  # blocks smaller than the matrix: mirror checked
+    np.testing.assert_allclose(got, expected, rtol=1e-4 if dtype == np.float32 else 1e-10,
+                               atol=1e-6)
+    with pytest.raises(ConfigError, match="positive definite"):
+        spd_inverse(-np.eye(3, dtype=dtype))

@@ -18,7 +18,29 @@ from mosaicrec.config import StrictModel
 from mosaicrec.engine.models.data import TrainingData, UserHistory
 from mosaicrec.errors import ConfigError
 
-__all__ = ["EASEConfig", "EASEModel", "EASEState"]
+__all__ = ["EASEConfig", "EASEModel", "EASEState", "spd_inverse"]
+
+
+def spd_inverse(a: np.ndarray, block: int = 2048) -> np.ndarray:
+    """Inverse of a symmetric positive definite matrix, in place (``a`` is overwritten): a
+    Cholesky factorisation and LAPACK's ``potri`` take half the work of a general inverse,
+    which is most of an EASE fit on a large catalogue."""
+    from scipy.linalg import lapack
+
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (a,))
+    c, info = potrf(a, lower=False, overwrite_a=True, clean=False)
+    if info == 0:
+        c, info = potri(c, lower=False, overwrite_c=True)
+    if info != 0:
+        raise ConfigError(f"the regularised Gram matrix is not positive definite (LAPACK info "
+                          f"{info}): raise lam")
+    n = len(c)
+    for i in range(0, n, block):  # potri fills the upper triangle: mirror it, a block at a time
+        j = min(i + block, n)
+        c[i:j, :i] = c[:i, i:j].T
+        upper = np.triu(c[i:j, i:j])
+        c[i:j, i:j] = upper + np.triu(upper, 1).T
+    return c
 
 
 class EASEConfig(StrictModel):
@@ -64,7 +86,7 @@ class EASEModel:
         # conditioned (a float64 check on MovieLens agreed to 1e-5 in B).
         gram = (x.T @ x).toarray().astype(np.float32)
         gram[np.diag_indices_from(gram)] += self.config.lam
-        p = np.linalg.inv(gram)
+        p = spd_inverse(gram)
         b = -p / np.diag(p)[None, :]
         np.fill_diagonal(b, 0.0)
         self.b = np.ascontiguousarray(b, dtype=np.float32)

@@ -42,7 +42,7 @@ class SequenceConfig(StrictModel):
     # epochs and learning rate chosen on MovieLens 100K validation (positive-only sequences)
     epochs: int = Field(30, ge=1, description="passes over the training sequences")
     max_steps: int | None = Field(
-        2000, ge=1, description="optimizer steps per member at most: a large log gets fewer "
+        1500, ge=1, description="optimizer steps per member at most: a large log gets fewer "
         "epochs (each of them sees more data), so training time stays bounded")
     batch_size: int = Field(128, ge=1, description="sequences per training step")
     learning_rate: float = Field(5e-3, gt=0, description="AdamW peak learning rate")
