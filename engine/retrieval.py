@@ -55,7 +55,8 @@ class StoreRetriever:
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-        return {r.id: r.vectors[space] for r in self.store.retrieve(ids, vectors=[space])
+        return {r.id: r.vectors[space]
+                for r in self.store.retrieve(ids, vectors=[space], payload=False)
                 if space in r.vectors}
 
     def payloads(self, ids: Sequence[str]) -> dict[str, dict]:

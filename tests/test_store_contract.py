@@ -283,6 +283,10 @@ def test_retrieve_keeps_order_and_skips_unknown(store: VectorStore) -> None:
     np.testing.assert_allclose(recs[0].vectors["image"], _unit(image[5]), atol=1e-6)
     assert set(recs[1].vectors) == {"text"}  # item-3 has no image
     assert store.retrieve(["item-5"])[0].vectors == {}
+    bare = store.retrieve(["item-4", "nope", "item-5", "item-4"], vectors=["text"],
+                          payload=False)
+    assert [(r.id, r.payload) for r in bare] == [("item-4", {}), ("item-5", {})]
+    np.testing.assert_allclose(bare[1].vectors["text"], _unit(text[5]), atol=1e-6)
 
 
 def test_points_without_an_image_are_searchable_by_text_only(store: VectorStore) -> None:

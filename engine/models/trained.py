@@ -97,9 +97,12 @@ class TrainedModel:
         return state
 
     def signals(self, state: BehaviourState, ids: Sequence[str],
-                content: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                content: Mapping[str, np.ndarray] | None = None, *,
+                mapped: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Raw model signals for candidates ``ids``; NaN where a signal cannot score an item.
-        ``content`` holds content-map-space vectors of the candidates the models do not know."""
+        For the candidates the models do not know, ``mapped`` holds their ALS factors as the
+        content map predicted them (the published ``als`` vectors), or ``content`` their
+        content-map-space vectors to predict them from."""
         rows = self.items.rows(ids)
         known = rows >= 0
         out: dict[str, np.ndarray] = {}
@@ -117,12 +120,15 @@ class TrainedModel:
         if self.sequence is not None and state.sequence is not None:
             vectors = self.sequence.item_vectors
             out["sequence"] = per_known(lambda r: vectors[r] @ state.sequence)
-        if self.content_map is not None and state.als is not None and content:
+        if self.content_map is not None and state.als is not None and (content or mapped):
             new = np.full(len(ids), np.nan)
-            unknown = [j for j in np.flatnonzero(~known) if ids[j] in content]
+            source = mapped or content
+            assert source is not None
+            unknown = [j for j in np.flatnonzero(~known) if ids[j] in source]
             if unknown:
-                mapped = self.content_map.predict(np.stack([content[ids[j]] for j in unknown]))
-                new[unknown] = mapped @ state.als
+                rows_of = np.stack([source[ids[j]] for j in unknown])
+                factors = rows_of if mapped else self.content_map.predict(rows_of)
+                new[unknown] = factors @ state.als
             out["new_item"] = new
         return out
 

@@ -111,11 +111,15 @@ def raw_signals(ctx: RecContext, model: TrainedModel, retriever: Retriever,
     state = ctx.state
     out: dict[str, np.ndarray] = {}
     if state is not None:
-        content = None
-        if model.content_map is not None:
-            new = [i for i in ids if not model.is_known(i)]
-            content = retriever.vectors(new, model.content_map.space) if new else {}
-        out.update(model.signals(state, ids, content))
+        content = mapped = None
+        new = [i for i in ids if not model.is_known(i)] if model.content_map is not None else []
+        if new and retriever.has_space("als"):
+            # the published ALS vectors of new items are the content map's prediction: a few
+            # dozen floats each instead of a content vector of a thousand
+            mapped = retriever.vectors(new, "als")
+        elif new:
+            content = retriever.vectors(new, model.content_map.space)  # type: ignore[union-attr]
+        out.update(model.signals(state, ids, content, mapped=mapped))
     out["popularity"] = np.log1p(popularity.count(ids))
     out["trending"] = np.log1p(popularity.count(ids, recent=True))
     profile = ctx.profile if content_space is not None else None

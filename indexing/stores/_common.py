@@ -343,6 +343,21 @@ def to_hit(payload: dict[str, Any] | None, score: float) -> Hit:
     return Hit(id=str(payload.pop(ID_FIELD)), score=float(score), payload=payload)
 
 
+def records_in_order(found: Iterable[Any], ids: Sequence[str], payload: bool) -> list[Record]:
+    """Backend points (``id``, ``payload``, ``vector``) as records in the order of ``ids``
+    (each once); without payload, the catalogue id comes from the point id."""
+    wanted = list(dict.fromkeys(ids))
+    if payload:
+        by_id = {r.id: r for r in (to_record(p.payload, p.vector) for p in found)}
+    else:
+        of_point = {point_id(i): i for i in wanted}
+        by_id = {}
+        for p in found:
+            item = of_point[str(p.id)]
+            by_id[item] = to_record({ID_FIELD: item}, p.vector)
+    return [by_id[i] for i in wanted if i in by_id]
+
+
 def to_record(payload: dict[str, Any] | None, vectors: dict[str, Any] | None) -> Record:
     payload = dict(payload or {})
     vecs = {k: np.asarray(v, dtype=np.float32) for k, v in (vectors or {}).items()}

@@ -7,6 +7,7 @@ store maps them to stable Qdrant point ids (uuid5) and back.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from abc import ABC, abstractmethod
@@ -43,8 +44,10 @@ Distance = Literal["cosine", "dot"]
 VECTOR_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # names of spaces added to a live collection
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def point_id(item_id: str) -> str:
-    """Stable Qdrant point id (uuid5) for a catalogue id."""
+    """Stable Qdrant point id (uuid5) for a catalogue id (cached: serving converts the same
+    hot ids on every request)."""
     return str(uuid.uuid5(ID_NAMESPACE, str(item_id)))
 
 
@@ -216,9 +219,11 @@ class VectorStore(ABC):
 
     @abstractmethod
     def retrieve(
-        self, ids: Sequence[str], *, vectors: Sequence[str] | bool = False
+        self, ids: Sequence[str], *, vectors: Sequence[str] | bool = False,
+        payload: bool = True,
     ) -> list[Record]:
-        """Records for the ids that exist, in the order asked; missing ids are left out."""
+        """Records for the ids that exist, in the order asked; missing ids are left out
+        (``payload=False``: records with an empty payload, which is cheaper to read)."""
 
     @abstractmethod
     def query(

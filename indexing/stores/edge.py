@@ -281,7 +281,8 @@ class EdgeStore(VectorStore):
     # ---- reading -------------------------------------------------------------------------
 
     def retrieve(
-        self, ids: Sequence[str], *, vectors: Sequence[str] | bool = False
+        self, ids: Sequence[str], *, vectors: Sequence[str] | bool = False,
+        payload: bool = True,
     ) -> list[Record]:
         names = common.vector_names(vectors, self.schema)
         if not ids:
@@ -289,11 +290,10 @@ class EdgeStore(VectorStore):
         with self._errors("retrieve"):
             found = self._handle().retrieve(
                 [point_id(i) for i in dict.fromkeys(ids)],
-                with_payload=True,
+                with_payload=payload,
                 with_vector=names or False,
             )
-        by_id = {r.id: r for r in (common.to_record(p.payload, p.vector) for p in found)}
-        return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+        return common.records_in_order(found, ids, payload)
 
     def query(
         self,

@@ -196,7 +196,8 @@ class QdrantStore(VectorStore):
     # ---- reading -------------------------------------------------------------------------
 
     def retrieve(
-        self, ids: Sequence[str], *, vectors: Sequence[str] | bool = False
+        self, ids: Sequence[str], *, vectors: Sequence[str] | bool = False,
+        payload: bool = True,
     ) -> list[Record]:
         names = common.vector_names(vectors, self.schema)
         if not ids:
@@ -205,11 +206,10 @@ class QdrantStore(VectorStore):
             found = self._handle().retrieve(
                 self.name,
                 ids=[point_id(i) for i in dict.fromkeys(ids)],
-                with_payload=True,
+                with_payload=payload,
                 with_vectors=names or False,
             )
-        by_id = {r.id: r for r in (common.to_record(p.payload, p.vector) for p in found)}
-        return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+        return common.records_in_order(found, ids, payload)
 
     def query(
         self,
