@@ -237,7 +237,8 @@ def bench_trained(n: int, args) -> dict:
         events = make_events(labels, args.users)
         print(f"[{n} trained] built in {time.time() - t0:.0f}s", flush=True)
         config = TrainingConfig(
-            ease=None if n > 20_000 else {}, sequence={"epochs": args.sequence_epochs},
+            ease=None if n > 20_000 else {},
+            sequence={"epochs": args.sequence_epochs, "members": 2},  # two members, as served
             content_map={"spaces": ["fused"], "ridges": [10.0], "folds": 2},
             blend_grid={"sequence": [0.0, 1.0, 2.0], "popularity": [-0.5, 0.0],
                         "als": [0.0, 0.5], "new_item": [0.5]},
