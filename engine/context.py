@@ -28,6 +28,8 @@ class Candidate:
     reason: str = "history"  # what put it here: history, examples, prompt, popular, catalogue
     sims: dict[int, float] = field(default_factory=dict)  # user-model score per interest query
     sources: list[str] = field(default_factory=list)  # candidate sources that proposed it
+    stored: bool = True  # False once a payload read finds the item gone from the collection
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)  # read with its search hit
 
 
 @dataclass

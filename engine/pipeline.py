@@ -36,7 +36,13 @@ from mosaicrec.engine.explainer import Explainer
 from mosaicrec.engine.models.trained import TrainedModel
 from mosaicrec.engine.popularity import Popularity
 from mosaicrec.engine.result_cache import ResultCache
-from mosaicrec.engine.retrieval import Retriever, StoreRetriever
+from mosaicrec.engine.retrieval import (
+    LayeredRetriever,
+    MemoryRetriever,
+    Retriever,
+    StoreRetriever,
+    fill_payloads,
+)
 from mosaicrec.engine.stages import (
     BlendStage,
     BlendStageConfig,
@@ -55,6 +61,7 @@ from mosaicrec.engine.stages import (
     ScoreStage,
     SourceLimits,
     model_sources,
+    new_item_vectors,
     raw_signals,
 )
 from mosaicrec.engine.steer import steer
@@ -163,7 +170,7 @@ class Recommender:
         self.prompt_encoder = prompt_encoder
         self.cache = ProfileCache()
         # tuning injects an in-memory retriever and the popularity of the training part
-        self.retriever = retriever or StoreRetriever(store, c.candidates.ef)
+        self.retriever = retriever or _serving_retriever(store, model, c.candidates)
         self.popularity = popularity or Popularity(
             events, store.count(), c.popularity_refresh_s, positive_only=model is None,
             trend_days=c.trend_days)
@@ -182,8 +189,10 @@ class Recommender:
 
     def _default_stages(self) -> dict[str, Stage]:
         c, model, retriever = self.config, self.model, self.retriever
-        content = ContentSource(c.candidates, retriever, c.space, self.fuser,
-                                limit=c.sources.content if model is not None else None)
+        content = ContentSource(
+            c.candidates, retriever, c.space, self.fuser,
+            limit=c.sources.content if model is not None else None,
+            with_vectors=new_item_vectors(model, retriever) if model is not None else ())
         if model is not None:
             sources = [*model_sources(model, retriever, self.popularity, c.sources)]
             if c.sources.content:
@@ -311,12 +320,7 @@ class Recommender:
                 {r.id: str(r.payload.get(label, r.id)) for r in records})
 
     def _fill_payloads(self, cands: Sequence[Candidate]) -> None:
-        missing = [c.id for c in cands if c.payload is None]
-        if missing:
-            payloads = self.retriever.payloads(missing)
-            for c in cands:
-                if c.payload is None:
-                    c.payload = payloads.get(c.id, {})
+        fill_payloads(cands, self.retriever)
 
     def _context(self, user_id: str | None, n: int, filters: Any, exclude_seen: bool,
                  diversity: float | None, exclude: Sequence[str],
@@ -347,6 +351,19 @@ class Recommender:
             else [None] * len(ctx.candidates)
         return [Recommendation(c.id, c.score, c.payload or {}, e, c.signals)
                 for c, e in zip(ctx.candidates, explanations, strict=True)]
+
+
+def _serving_retriever(store: VectorStore, model: TrainedModel | None,
+                       config: CandidateConfig) -> Retriever:
+    """The store, with the model's behaviour matrices searched in memory when they are small
+    enough for a matrix product to beat an HNSW query."""
+    retriever = StoreRetriever(store, config.ef)
+    if model is None:
+        return retriever
+    spaces = {space: (model.items.ids, matrix, "dot")
+              for space, matrix in model.item_matrices().items()
+              if matrix.size <= config.memory_search_max_floats}
+    return LayeredRetriever(retriever, MemoryRetriever(spaces)) if spaces else retriever
 
 
 def _plain(filters: Any) -> Any:

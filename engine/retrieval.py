@@ -16,15 +16,36 @@ import numpy as np
 from mosaicrec.errors import ConfigError
 from mosaicrec.indexing.stores.base import Condition, Filter, Hit, VectorStore
 
-__all__ = ["NEW_ITEM_FIELD", "Retriever", "StoreRetriever", "MemoryRetriever"]
+__all__ = ["NEW_ITEM_FIELD", "LayeredRetriever", "fill_payloads", "MemoryRetriever", "Retriever",
+           "StoreRetriever"]
 
 # Payload field the trained model sets on every item: "trained" or "mapped" (content map).
 NEW_ITEM_FIELD = "behaviour"
 
 
+class _HasPayload(Protocol):
+    id: str
+    payload: dict | None
+    stored: bool
+
+
+def fill_payloads(cands: Sequence[_HasPayload], retriever: Retriever) -> None:
+    """Read the payloads candidates were proposed without (one read for all); an item the
+    collection no longer holds gets ``{}`` and ``stored = False``."""
+    missing = [c.id for c in cands if c.payload is None]
+    if not missing:
+        return
+    payloads = retriever.payloads(missing)
+    for c in cands:
+        if c.payload is None:
+            found = payloads.get(c.id)
+            c.payload, c.stored = (found, True) if found is not None else ({}, False)
+
+
 class Retriever(Protocol):
     def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
-               exclude: Sequence[str], new_only: bool = False) -> list[Hit]: ...
+               exclude: Sequence[str], new_only: bool = False,
+               with_vectors: Sequence[str] = ()) -> list[Hit]: ...
 
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]: ...
 
@@ -43,14 +64,15 @@ class StoreRetriever:
         return space in self.store.schema.vectors
 
     def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
-               exclude: Sequence[str], new_only: bool = False) -> list[Hit]:
+               exclude: Sequence[str], new_only: bool = False,
+               with_vectors: Sequence[str] = ()) -> list[Hit]:
         if new_only:
             mapped = Condition(field=NEW_ITEM_FIELD, match="mapped")
             filter = (filter or Filter()).model_copy(
                 update={"must": [*(filter.must if filter else []), mapped]})
         ef = max(self.ef, limit) if self.ef else None
         return self.store.query(query, using=space, limit=limit, filter=filter,
-                                exclude_ids=sorted(exclude), ef=ef)
+                                exclude_ids=sorted(exclude), ef=ef, with_vectors=with_vectors)
 
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
         if not ids:
@@ -82,7 +104,8 @@ class MemoryRetriever:
         return space in self._spaces
 
     def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
-               exclude: Sequence[str], new_only: bool = False) -> list[Hit]:
+               exclude: Sequence[str], new_only: bool = False,
+               with_vectors: Sequence[str] = ()) -> list[Hit]:
         if filter is not None:
             raise ConfigError("in-memory retrieval (tuning) does not evaluate payload filters")
         ids, matrix, row = self._spaces[space]
@@ -98,7 +121,14 @@ class MemoryRetriever:
             return []
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [Hit(ids[j], float(scores[j]), {}) for j in top]
+        hits = [Hit(ids[j], float(scores[j]), {}) for j in top]
+        for name in with_vectors:
+            if name in self._spaces:
+                found = self.vectors([h.id for h in hits], name)
+                for h in hits:
+                    if h.id in found:
+                        h.vectors[name] = found[h.id]
+        return hits
 
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
         names, matrix, row = self._spaces[space]
@@ -106,3 +136,34 @@ class MemoryRetriever:
 
     def payloads(self, ids: Sequence[str]) -> dict[str, dict]:
         return {i: {} for i in ids}
+
+
+class LayeredRetriever:
+    """The trained model's own item matrices searched exactly in memory, the rest in the store.
+
+    An unfiltered search of a behaviour space over the items the model knows is one small
+    matrix product (0.3 ms for 17k x 64, against ~1 ms for a Qdrant query and its conversion
+    to Python); a payload filter, a new-items search, another space, vectors and payloads go
+    to the store. Items deleted after training are dropped where payloads are read (the
+    recommender keeps only stored items)."""
+
+    def __init__(self, store: StoreRetriever, memory: MemoryRetriever) -> None:
+        self.store, self.memory = store, memory
+
+    def has_space(self, space: str) -> bool:
+        return self.store.has_space(space)
+
+    def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
+               exclude: Sequence[str], new_only: bool = False,
+               with_vectors: Sequence[str] = ()) -> list[Hit]:
+        if filter is None and not new_only and not with_vectors and \
+                self.memory.has_space(space):
+            return self.memory.search(space, query, limit, filter=None, exclude=exclude)
+        return self.store.search(space, query, limit, filter=filter, exclude=exclude,
+                                 new_only=new_only, with_vectors=with_vectors)
+
+    def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
+        return self.store.vectors(ids, space)
+
+    def payloads(self, ids: Sequence[str]) -> dict[str, dict]:
+        return self.store.payloads(ids)

@@ -308,6 +308,16 @@ def test_query_scores_are_cosine_best_first(store: VectorStore) -> None:
     np.testing.assert_allclose([h.score for h in hits], want[order], atol=1e-5)
 
 
+
+def test_query_hits_carry_the_vectors_asked_for(store: VectorStore) -> None:
+    text, image = _data()[:2]
+    hits = store.query(text[4], using="text", limit=5, exact=True, with_vectors=["image"])
+    assert hits[0].id == "item-4" and all(h.vectors.keys() <= {"image"} for h in hits)
+    np.testing.assert_allclose(hits[0].vectors["image"], _unit(image[4]), atol=1e-5)
+    assert store.query(text[3], using="text", limit=2, exact=True)[0].vectors == {}
+    with pytest.raises(RequestError, match="unknown vectors"):
+        store.query(text[3], using="text", limit=2, with_vectors=["nope"])
+
 FILTERS: dict[str, tuple[Filter, Callable[[dict], bool]]] = {
     "keyword": (Filter(must=[Condition(field="genre", match="drama")]),
                 lambda p: p["genre"] == "drama"),

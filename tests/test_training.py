@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mosaicrec.engine import Interaction, Recommender, SQLiteEventStore
+from mosaicrec.engine import Interaction, Recommender, RecommenderConfig, SQLiteEventStore
 from mosaicrec.engine.models.artefact import load_model
 from mosaicrec.engine.publish import sync_items
 from mosaicrec.engine.synthetic import clustered_catalogue
@@ -200,3 +200,39 @@ def test_spd_inverse_matches_a_general_inverse(dtype) -> None:
                                atol=1e-6)
     with pytest.raises(ConfigError, match="positive definite"):
         spd_inverse(-np.eye(3, dtype=dtype))
+
+
+def test_an_item_deleted_after_training_is_never_served(world):
+    store, events, report, _ = world
+    rec = Recommender(store, events, model=report.model)
+    events.append([Interaction("di", f"c0-{k}", "like", 1e6 + k) for k in (1, 2, 3)])
+    first = rec.recommend("di", n=5).ids
+    store.delete([first[0]])  # the model and the event counts still know it
+    rec.catalogue_changed()
+    again = rec.recommend("di", n=5)
+    assert first[0] not in again.ids and len(again) == 5
+    assert again.ids[:4] == first[1:]
+    assert all(r.payload.get("title") for r in again)
+
+
+def test_behaviour_spaces_are_searched_in_memory_unless_filtered(world):
+    from mosaicrec.engine.retrieval import LayeredRetriever
+
+    store, events, report, _ = world
+    rec = Recommender(store, events, model=report.model)
+    assert isinstance(rec.retriever, LayeredRetriever)
+    state = report.model.state(events.history("u0"))
+    for space in ("als", "sequence"):
+        query = state.query(space)
+        memory = rec.retriever.search(space, query, 8, filter=None, exclude={"c0-1"})
+        stored = store.query(query, using=space, limit=8, exact=True, exclude_ids=["c0-1"])
+        assert [h.id for h in memory] == [h.id for h in stored]
+        np.testing.assert_allclose([h.score for h in memory], [h.score for h in stored],
+                                   rtol=1e-4)
+    only = {"must": [{"field": "cluster", "match": 3}]}
+    events.append([Interaction("fi", f"c1-{k}", "like", 1e6 + k) for k in (1, 2)])
+    assert set(clusters(rec.recommend("fi", n=5, filters=only).ids)) == {3}
+    off = Recommender(store, events, model=report.model,
+                      config=RecommenderConfig(candidates={"memory_search_max_floats": 0}))
+    assert not isinstance(off.retriever, LayeredRetriever)
+    assert off.recommend("fi", n=5).ids == rec.recommend("fi", n=5).ids

@@ -82,6 +82,16 @@ class TrainedModel:
         """The behaviour spaces this model has vectors for."""
         return tuple(s for s, m in (("als", self.als), ("sequence", self.sequence)) if m)
 
+    def item_matrices(self) -> dict[str, np.ndarray]:
+        """Per behaviour space, the vectors of the items the model knows (rows of ``items``):
+        what the collection's named vector holds for them."""
+        out = {}
+        if self.als is not None and self.als.item_vectors is not None:
+            out["als"] = self.als.item_vectors
+        if self.sequence is not None:
+            out["sequence"] = self.sequence.item_vectors
+        return out
+
     def state(self, events: Sequence[Interaction]) -> BehaviourState:
         history = UserHistory.from_events(events, self.items, self.rule)
         state = BehaviourState(history)

@@ -12,6 +12,7 @@ from mosaicrec.engine.stages.candidates import (
     ContentSource,
     SourceLimits,
     model_sources,
+    new_item_vectors,
 )
 from mosaicrec.engine.stages.cold_start import ColdStartConfig, ColdStartStage
 from mosaicrec.engine.stages.history import HistoryConfig, HistoryStage
@@ -35,5 +36,6 @@ __all__ = [
     "BlendStage", "BlendStageConfig", "Boost", "CandidateConfig", "CandidateSource",
     "CandidateStage", "ColdStartConfig", "ColdStartStage", "ContentSource", "HistoryConfig",
     "HistoryStage", "RankConfig", "RankStage", "RerankConfig", "RerankStage", "ScoreConfig",
-    "ScoreStage", "SourceLimits", "mmr_select", "model_sources", "raw_signals",
+    "ScoreStage", "SourceLimits", "mmr_select", "model_sources", "new_item_vectors",
+    "raw_signals",
 ]

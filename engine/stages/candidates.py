@@ -27,7 +27,7 @@ from mosaicrec.indexing.stores.base import ID_FIELD, Hit
 
 __all__ = [
     "CandidateConfig", "CandidateSource", "CandidateStage", "ContentSource", "SourceLimits",
-    "model_sources",
+    "model_sources", "new_item_vectors",
 ]
 
 
@@ -46,6 +46,9 @@ class CandidateConfig(StrictModel):
         default_factory=list, description="also query these per-modality spaces per interest")
     ef: int | None = Field(
         64, ge=1, description="HNSW ef per candidate query (None: the store's default)")
+    memory_search_max_floats: int = Field(
+        4_000_000, ge=0, description="a trained model's item matrix up to this size is "
+        "searched exactly in memory when a request has no payload filter (0: always Qdrant)")
 
 
 class SourceLimits(StrictModel):
@@ -83,6 +86,7 @@ class CandidateStage:
                     if new.interest >= 0 and (c.interest < 0 or new.similarity > c.similarity):
                         c.interest, c.similarity = new.interest, new.similarity
                     c.sims.update(new.sims)
+                    c.vectors.update(new.vectors)
                 c.sources.append(source.name)
         if ctx.filter is not None:  # items proposed from memory are checked on their payload
             unknown = [c.id for c in merged.values() if c.payload is None]
@@ -102,9 +106,10 @@ class ContentSource:
     name = "content"
 
     def __init__(self, config: CandidateConfig, retriever: Retriever, space: str,
-                 fuser: object | None = None, limit: int | None = None) -> None:
+                 fuser: object | None = None, limit: int | None = None,
+                 with_vectors: Sequence[str] = ()) -> None:
         self.config, self.retriever, self.space = config, retriever, space
-        self.fuser, self.limit = fuser, limit
+        self.fuser, self.limit, self.with_vectors = fuser, limit, tuple(with_vectors)
 
     def propose(self, ctx: RecContext) -> list[Candidate]:
         profile = ctx.profile
@@ -119,8 +124,8 @@ class ContentSource:
             if norm < 1e-6:
                 continue
             for h in self.retriever.search(self.space, q / norm, limit, filter=ctx.filter,
-                                           exclude=ctx.exclude):
-                _keep(best, h.id, h.payload, k, h.score * norm)
+                                           exclude=ctx.exclude, with_vectors=self.with_vectors):
+                _keep(best, h.id, h.payload, k, h.score * norm).vectors.update(h.vectors)
         self._extra_spaces(ctx, best, limit, lam)
         return list(best.values())
 
@@ -153,22 +158,23 @@ class ContentSource:
 
 
 def _keep(best: dict[str, Candidate], item: str, payload: dict | None, k: int,
-          sim: float) -> None:
+          sim: float) -> Candidate:
     c = best.get(item)
     if c is None:
         c = best[item] = Candidate(item, payload or None, k, sim)
     elif sim > c.similarity:
         c.interest, c.similarity = k, sim
     c.sims[k] = max(sim, c.sims.get(k, -np.inf))
+    return c
 
 
 class _VectorSource:
     """The user's state searched in one behaviour space (``new_only``: unknown items only)."""
 
     def __init__(self, name: str, space: str, retriever: Retriever, limit: int,
-                 *, new_only: bool = False) -> None:
+                 *, new_only: bool = False, with_vectors: Sequence[str] = ()) -> None:
         self.name, self.space, self.retriever = name, space, retriever
-        self.limit, self.new_only = limit, new_only
+        self.limit, self.new_only, self.with_vectors = limit, new_only, tuple(with_vectors)
 
     def propose(self, ctx: RecContext) -> list[Candidate]:
         state = ctx.state
@@ -179,7 +185,8 @@ class _VectorSource:
             return []
         return _from_hits(self.retriever.search(self.space, query, self.limit,
                                                 filter=ctx.filter, exclude=ctx.exclude,
-                                                new_only=self.new_only))
+                                                new_only=self.new_only,
+                                                with_vectors=self.with_vectors))
 
 
 class _EaseSource:
@@ -238,7 +245,13 @@ class _PopularSource:
 
 
 def _from_hits(hits: list[Hit]) -> list[Candidate]:
-    return [Candidate(h.id, h.payload or None, -1, 0.0) for h in hits]
+    return [Candidate(h.id, h.payload or None, -1, 0.0, vectors=h.vectors) for h in hits]
+
+
+def new_item_vectors(model: TrainedModel, retriever: Retriever) -> tuple[str, ...]:
+    """What a search that may find items no model knows reads with each hit: their published
+    ``als`` vectors, from which the blend scores them (no second read)."""
+    return ("als",) if model.content_map is not None and retriever.has_space("als") else ()
 
 
 def model_sources(model: TrainedModel, retriever: Retriever, popularity: Popularity,
@@ -260,5 +273,6 @@ def model_sources(model: TrainedModel, retriever: Retriever, popularity: Popular
         out.append(_PopularSource(popularity, limits.trending, recent=True))
     if limits.new_items and model.content_map is not None:
         out.append(_VectorSource("new_items", model.content_map.space, retriever,
-                                 limits.new_items, new_only=True))
+                                 limits.new_items, new_only=True,
+                                 with_vectors=new_item_vectors(model, retriever)))
     return out

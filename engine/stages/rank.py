@@ -82,8 +82,9 @@ class RerankConfig(StrictModel):
 
 class RerankStage:
     """MMR over the candidates' vectors (relevance = rank-stage order and score), then caps
-    per payload value, then the first n. ``vectors(ctx, ids)`` fills ``ctx.vectors``;
-    ``payloads(cands)`` fills missing payloads (needed for the caps)."""
+    per payload value, then the first n the collection still holds. ``vectors(ctx, ids)``
+    fills ``ctx.vectors``; ``payloads(cands)`` fills missing payloads and marks items no
+    longer stored (a model or the event counts may know items deleted since)."""
 
     name = "rerank"
 
@@ -110,8 +111,19 @@ class RerankStage:
                 cands = [pool[j] for j in order]
         if self.config.max_per_value:
             self.fill_payloads(cands)
-            cands = _cap(cands, self.config.max_per_value)
-        ctx.candidates = cands[: ctx.n]
+            cands = _cap([c for c in cands if c.stored], self.config.max_per_value)
+        ctx.candidates = self._stored(cands, ctx.n)
+
+    def _stored(self, cands: list[Candidate], n: int) -> list[Candidate]:
+        """The first ``n`` candidates the collection holds (payloads read ``n`` at a time)."""
+        out: list[Candidate] = []
+        start = 0
+        while len(out) < n and start < len(cands):
+            window = cands[start: start + n - len(out)]
+            self.fill_payloads(window)
+            out += [c for c in window if c.stored]
+            start += len(window)
+        return out
 
 
 def _cap(cands: list[Candidate], caps: dict[str, int]) -> list[Candidate]:

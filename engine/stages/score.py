@@ -20,7 +20,7 @@ from mosaicrec.engine.models.blend import blend
 from mosaicrec.engine.models.trained import TrainedModel
 from mosaicrec.engine.payload import condition_matches
 from mosaicrec.engine.popularity import Popularity
-from mosaicrec.engine.retrieval import Retriever
+from mosaicrec.engine.retrieval import Retriever, fill_payloads
 from mosaicrec.indexing.stores.base import Condition
 
 __all__ = ["Boost", "BlendStage", "BlendStageConfig", "ScoreConfig", "ScoreStage", "raw_signals"]
@@ -62,15 +62,6 @@ def _boosts(boosts: list[Boost], cands: Sequence[Candidate]) -> np.ndarray | Non
                          if condition_matches(b.condition(), c.payload or {})) for c in cands])
 
 
-def _fill_payloads(cands: Sequence[Candidate], retriever: Retriever) -> None:
-    missing = [c.id for c in cands if c.payload is None]
-    if missing:
-        payloads = retriever.payloads(missing)
-        for c in cands:
-            if c.payload is None:
-                c.payload = payloads.get(c.id, {})
-
-
 class ScoreStage:
     """Similarity blended with popularity, plus boosts."""
 
@@ -93,7 +84,7 @@ class ScoreStage:
             total += cfg.popularity_weight * pop
             signals["popularity"] = pop
         if cfg.boosts:
-            _fill_payloads(cands, self.retriever)
+            fill_payloads(cands, self.retriever)
         boost = _boosts(cfg.boosts, cands)
         if boost is not None:
             total += boost
@@ -115,8 +106,10 @@ def raw_signals(ctx: RecContext, model: TrainedModel, retriever: Retriever,
         new = [i for i in ids if not model.is_known(i)] if model.content_map is not None else []
         if new and retriever.has_space("als"):
             # the published ALS vectors of new items are the content map's prediction: a few
-            # dozen floats each instead of a content vector of a thousand
-            mapped = retriever.vectors(new, "als")
+            # dozen floats each instead of a content vector of a thousand; most came with
+            # their search hits
+            mapped = {c.id: c.vectors["als"] for c in ctx.candidates if "als" in c.vectors}
+            mapped.update(retriever.vectors([i for i in new if i not in mapped], "als"))
         elif new:
             content = retriever.vectors(new, model.content_map.space)  # type: ignore[union-attr]
         out.update(model.signals(state, ids, content, mapped=mapped))
@@ -164,7 +157,7 @@ class BlendStage:
                               else None)
         total, parts = blend(signals, weights, len(cands))
         if self.boosts:
-            _fill_payloads(cands, self.retriever)
+            fill_payloads(cands, self.retriever)
             boost = _boosts(self.boosts, cands)
             assert boost is not None
             total, parts["boost"] = total + boost, boost

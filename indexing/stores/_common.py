@@ -338,9 +338,10 @@ def filter_vectors(flt: Filter | None) -> set[str]:
     return {c.has_vector for c in (*flt.must, *flt.must_not, *flt.should) if c.has_vector}
 
 
-def to_hit(payload: dict[str, Any] | None, score: float) -> Hit:
+def to_hit(payload: dict[str, Any] | None, score: float, vectors: Any = None) -> Hit:
     payload = dict(payload or {})
-    return Hit(id=str(payload.pop(ID_FIELD)), score=float(score), payload=payload)
+    vecs = {k: np.asarray(v, dtype=np.float32) for k, v in vectors.items()} if vectors else {}
+    return Hit(id=str(payload.pop(ID_FIELD)), score=float(score), payload=payload, vectors=vecs)
 
 
 def records_in_order(found: Iterable[Any], ids: Sequence[str], payload: bool) -> list[Record]:

@@ -176,6 +176,7 @@ class Hit:
     id: str
     score: float
     payload: dict[str, Any] = field(default_factory=dict)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)  # those asked for, if any
 
 
 class VectorStore(ABC):
@@ -236,8 +237,10 @@ class VectorStore(ABC):
         exclude_ids: Sequence[str] = (),
         exact: bool = False,
         ef: int | None = None,
+        with_vectors: Sequence[str] = (),
     ) -> list[Hit]:
-        """Nearest neighbours of ``vector`` in the named space, best first."""
+        """Nearest neighbours of ``vector`` in the named space, best first; each hit carries
+        its vectors in the ``with_vectors`` spaces (saves a second read for them)."""
 
     @abstractmethod
     def recommend(

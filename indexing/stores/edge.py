@@ -305,11 +305,13 @@ class EdgeStore(VectorStore):
         exclude_ids: Sequence[str] = (),
         exact: bool = False,
         ef: int | None = None,
+        with_vectors: Sequence[str] = (),
     ) -> list[Hit]:
         import qdrant_edge as qe
 
         query = qe.Query.Nearest(common.query_vector(vector, using, self.schema), using=using)
-        return self._query(query, limit, filter, exclude_ids, exact=exact, ef=ef)
+        return self._query(query, limit, filter, exclude_ids, exact=exact, ef=ef,
+                           with_vectors=with_vectors)
 
     def recommend(
         self,
@@ -366,10 +368,12 @@ class EdgeStore(VectorStore):
         *,
         exact: bool = False,
         ef: int | None = None,
+        with_vectors: Sequence[str] = (),
     ) -> list[Hit]:
         import qdrant_edge as qe
 
         common.check_limit(limit)
+        names = common.vector_names(list(with_vectors), self.schema)
         acorn = None
         unlinked = common.filter_fields(filter) - self._filter_ready_fields()
         if not exact and (unlinked or common.filter_vectors(filter)):
@@ -381,11 +385,11 @@ class EdgeStore(VectorStore):
             filter=self._filter(filter, exclude_ids),
             params=params,
             with_payload=True,
-            with_vector=False,
+            with_vector=names or False,
         )
         with self._errors("query"):
             found = self._handle().query(request)
-        return [common.to_hit(p.payload, p.score) for p in found]
+        return [common.to_hit(p.payload, p.score, p.vector if names else None) for p in found]
 
     def _filter_ready_fields(self) -> set[str]:
         return set(self.schema.payload_indexes) - self._late_indexes

@@ -221,12 +221,14 @@ class QdrantStore(VectorStore):
         exclude_ids: Sequence[str] = (),
         exact: bool = False,
         ef: int | None = None,
+        with_vectors: Sequence[str] = (),
     ) -> list[Hit]:
         from qdrant_client import models
 
         vec = common.query_vector(vector, using, self.schema)
         params = models.SearchParams(hnsw_ef=ef or self.config.hnsw_ef, exact=exact)
-        return self._query(vec, using, limit, filter, exclude_ids, params)
+        return self._query(vec, using, limit, filter, exclude_ids, params,
+                           with_vectors=with_vectors)
 
     def recommend(
         self,
@@ -283,8 +285,11 @@ class QdrantStore(VectorStore):
         filter: Filter | None,
         exclude_ids: Sequence[str],
         params: Any,
+        *,
+        with_vectors: Sequence[str] = (),
     ) -> list[Hit]:
         common.check_limit(limit)
+        names = common.vector_names(list(with_vectors), self.schema)
         if not self.config.url:
             params = None  # local mode is brute force and warns about any search params
         flt = self._filter(filter, exclude_ids)
@@ -297,8 +302,10 @@ class QdrantStore(VectorStore):
                 query_filter=flt,
                 search_params=params,
                 with_payload=True,
+                with_vectors=names or False,
             )
-        return [common.to_hit(p.payload, p.score) for p in response.points]
+        return [common.to_hit(p.payload, p.score, p.vector if names else None)
+                for p in response.points]
 
     def count(self, filter: Filter | None = None) -> int:
         flt = self._filter(filter, ())
