@@ -93,6 +93,7 @@ class EventStore(Protocol):
         self, user_id: str, *, limit: int | None = None, since: float | None = None
     ) -> list[Interaction]: ...
     def users(self) -> list[str]: ...
+    def recent_users(self, limit: int) -> list[str]: ...
     def items_of(self, user_id: str) -> set[str]: ...
     def forget(self, user_id: str) -> int: ...
     def delete_item(self, item_id: str) -> int: ...
@@ -232,6 +233,13 @@ class SQLiteEventStore:
         with self._conn("list users") as db:
             return [r[0] for r in db.execute(
                 "SELECT DISTINCT user_id FROM events ORDER BY user_id")]
+
+    def recent_users(self, limit: int) -> list[str]:
+        """Up to ``limit`` users, the most recently recorded first."""
+        with self._conn("list recent users") as db:
+            return [r[0] for r in db.execute(
+                "SELECT user_id FROM events GROUP BY user_id ORDER BY MAX(seq) DESC LIMIT ?",
+                (int(limit),))]
 
     def items_of(self, user_id: str) -> set[str]:
         """Every item the user has an event for (the whole history, for exclude-seen)."""

@@ -101,7 +101,10 @@ class RecommenderConfig(StrictModel):
     cold_start: ColdStartConfig = Field(default_factory=ColdStartConfig)
     result_cache_size: int = Field(
         10_000, ge=0, description="finished lists kept for repeated requests (0: off)")
-    result_cache_ttl_s: float = Field(60.0, gt=0, description="oldest cached list served")
+    result_cache_ttl_s: float = Field(
+        600.0, gt=0, description="oldest cached list served: bounds how stale popularity and "
+        "trending inside a list may get (a user's events, the catalogue and the model "
+        "invalidate at once)")
 
 
 @dataclass
@@ -265,6 +268,13 @@ class Recommender:
         if key is not None:
             self.results.put(key, recs, generation)
         return recs
+
+    def warm(self, users: Sequence[str], n: int = 10) -> int:
+        """Compute and cache the default list of each user (Gorse-style precomputation, so
+        the first requests after a start are answered from memory); returns how many."""
+        for user in users:
+            self.recommend(user, n)
+        return len(users)
 
     def candidate_signals(self, history: Sequence[Interaction], *, content: bool = False,
                           ) -> tuple[list[str], dict[str, np.ndarray], Any]:

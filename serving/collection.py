@@ -130,8 +130,9 @@ class CollectionHandle:
             if self._recommender is None:
                 from mosaicrec.engine import Recommender, RecommenderConfig
 
-                config = RecommenderConfig(max_n=self.settings.limits.max_n,
-                                           result_cache_size=self.settings.result_cache)
+                config = RecommenderConfig(
+                    max_n=self.settings.limits.max_n, result_cache_size=self.settings.result_cache,
+                    result_cache_ttl_s=self.settings.result_cache_ttl_s)
                 self._recommender = Recommender(
                     self.store, self.events, config=config, model=self.model,
                     prompt_encoder=lambda text: self.searcher.text_vector(text, "fused"))
@@ -153,11 +154,16 @@ class CollectionHandle:
             self._encoders = self._searcher = self._recommender = None
 
     def warm_up(self) -> None:
-        """Open everything a request needs (readiness): store, events, model, encoders."""
+        """Open everything a request needs (readiness): store, events, model, encoders; then
+        precompute the lists of the most recently active users (``warm_users``)."""
         if not self.exists:
             return
         self.recommender  # noqa: B018
         self.searcher  # noqa: B018
+        s = self.settings
+        if s.warm_users and s.result_cache:
+            self.recommender.warm(self.events.recent_users(min(s.warm_users, s.result_cache)),
+                                  n=min(s.warm_n, s.limits.max_n))
 
     def close(self) -> None:
         with self._open_lock:

@@ -71,10 +71,24 @@ async def _run(service: RecommendationService, *, host: str, port: int, grpc_por
             await grpc_server.stop(GRACE_S)
 
 
+def limit_inference_threads(n: int) -> None:
+    """Process-wide: BLAS, OpenMP and torch pools of ``n`` threads. Under load, requests run
+    in parallel worker threads; a 2-thread matrix product in each of them made the server
+    spend a third of its time in contention (py-spy, benchmarks/serve.py)."""
+    import sys
+
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
 def serve(service: RecommendationService) -> None:
     """Serve until interrupted (``mosaicrec serve``)."""
     s = service.settings
     setup_logging(s.log_level)
+    limit_inference_threads(s.inference_threads)
     grpc_port = s.grpc_port if s.grpc_port > 0 else -1
     print(f"mosaicrec: REST on http://{s.host}:{s.port} (OpenAPI at /docs), "
           + (f"gRPC on {s.host}:{s.grpc_port}" if grpc_port > 0 else "gRPC off")

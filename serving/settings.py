@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         default_factory=lambda: {"default": ["items"]},
         description="tenant -> its collections; a key of one tenant sees only these")
     keys_file: Path | None = Field(None, description="hashed API keys (mosaicrec keys create)")
+    result_cache_ttl_s: float = Field(600.0, gt=0, description="oldest cached list served "
+                                      "(bounds popularity drift inside cached lists)")
+    warm_users: int = Field(1000, ge=0, description="at start-up, before reporting ready, "
+                            "compute and cache the default list (n = warm_n) of this many of "
+                            "the most recently active users per collection (0: off)")
+    warm_n: int = Field(10, ge=1)
     result_cache: int = Field(10_000, ge=0, description="served lists cached per collection "
                               "(invalidated by the user's events and catalogue changes; 0: off)")
     auth: bool = Field(True, description="require API keys on the REST and gRPC endpoints")
@@ -63,6 +69,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     grpc_port: int = Field(50051, ge=0, le=65535)
     log_level: str = "INFO"
+    inference_threads: int = Field(1, ge=1, description="torch and BLAS threads per request: "
+                                   "requests already run side by side, and more threads each "
+                                   "only contend for the same cores")
     # the web page (serving/web)
     reports_dir: Path = Field(Path("benchmarks/results/evaluation"), description="where the "
                               "web page looks for the latest `mosaicrec evaluate` report")

@@ -24,6 +24,7 @@ vector; recall@10 0.995 at ef 16). Call ``optimize()`` after writing a new space
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -469,9 +470,18 @@ class EdgeStore(VectorStore):
             flt,
             exclude_ids,
             leaf=helpers.leaf,
-            has_id=lambda pids: qe.HasIdCondition(set(pids)),
+            has_id=lambda pids: _has_id(tuple(pids)),
             combine=lambda must, must_not, should: qe.Filter(
                 must=must or None, must_not=must_not or None, should=should or None
             ),
             vectors=self.schema.vectors,
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _has_id(pids: tuple[str, ...]) -> Any:
+    """One has-id condition per exclusion list: a request's candidate queries all exclude the
+    same seen items, and building the condition parses every uuid again."""
+    import qdrant_edge as qe
+
+    return qe.HasIdCondition(set(pids))
