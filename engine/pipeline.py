@@ -195,7 +195,8 @@ class Recommender:
         content = ContentSource(
             c.candidates, retriever, c.space, self.fuser,
             limit=c.sources.content if model is not None else None,
-            with_vectors=new_item_vectors(model, retriever) if model is not None else ())
+            with_vectors=new_item_vectors(model, retriever) if model is not None else (),
+            when_needed=model is not None and not model.blend.weights.get("content"))
         if model is not None:
             sources = [*model_sources(model, retriever, self.popularity, c.sources)]
             if c.sources.content:

@@ -236,3 +236,17 @@ def test_behaviour_spaces_are_searched_in_memory_unless_filtered(world):
                       config=RecommenderConfig(candidates={"memory_search_max_floats": 0}))
     assert not isinstance(off.retriever, LayeredRetriever)
     assert off.recommend("fi", n=5).ids == rec.recommend("fi", n=5).ids
+
+
+def test_content_neighbours_are_searched_only_when_the_blend_or_a_steer_uses_them(world):
+    store, events, report, _ = world
+    assert not report.model.blend.weights.get("content")
+    rec = Recommender(store, events, model=report.model)
+    content = next(s for s in rec.stages["candidates"].sources if s.name == "content")
+    proposed: list[list] = []
+    search = content.propose
+    content.propose = lambda ctx: proposed.append(search(ctx)) or proposed[-1]
+    rec.recommend("u0", n=5)
+    assert proposed[-1] == []  # behaviour sources cover what the blend scores
+    rec.recommend("u0", n=5, examples=["c1-0"])
+    assert proposed[-1]  # a steered list searches content

@@ -107,11 +107,18 @@ class ContentSource:
 
     def __init__(self, config: CandidateConfig, retriever: Retriever, space: str,
                  fuser: object | None = None, limit: int | None = None,
-                 with_vectors: Sequence[str] = ()) -> None:
+                 with_vectors: Sequence[str] = (), *, when_needed: bool = False) -> None:
         self.config, self.retriever, self.space = config, retriever, space
         self.fuser, self.limit, self.with_vectors = fuser, limit, tuple(with_vectors)
+        self.when_needed = when_needed
 
     def propose(self, ctx: RecContext) -> list[Candidate]:
+        # beside a trained blend that gives content no weight, content neighbours are only
+        # scored by behaviour, which its own sources already searched: skip the queries,
+        # unless a prompt or examples steer the list or the models know none of the items
+        if self.when_needed and not ctx.steered and ctx.state is not None and \
+                ctx.state.has_behaviour:
+            return []
         profile = ctx.profile
         if profile is None or profile.is_empty:
             return []
@@ -169,7 +176,12 @@ def _keep(best: dict[str, Candidate], item: str, payload: dict | None, k: int,
 
 
 class _VectorSource:
-    """The user's state searched in one behaviour space (``new_only``: unknown items only)."""
+    """The user's state searched in one behaviour space (``new_only``: unknown items only).
+
+    New items are searched in the ``als`` space among the items the content map placed there:
+    their published vectors are ``W^T c + b``, so the hit score is the blend's ``new_item``
+    signal itself, in a few dozen dimensions instead of the content space's thousand. Without
+    an ``als`` space, the content space is searched with ``W u`` (the same order)."""
 
     def __init__(self, name: str, space: str, retriever: Retriever, limit: int,
                  *, new_only: bool = False, with_vectors: Sequence[str] = ()) -> None:
@@ -180,7 +192,9 @@ class _VectorSource:
         state = ctx.state
         if state is None or not self.retriever.has_space(self.space):
             return []
-        query = state.content_query if self.new_only else state.query(self.space)
+        query = state.query(self.space)
+        if query is None and self.new_only:
+            query = state.content_query
         if query is None or not np.any(query):
             return []
         return _from_hits(self.retriever.search(self.space, query, self.limit,
@@ -272,7 +286,7 @@ def model_sources(model: TrainedModel, retriever: Retriever, popularity: Popular
     if limits.trending:
         out.append(_PopularSource(popularity, limits.trending, recent=True))
     if limits.new_items and model.content_map is not None:
-        out.append(_VectorSource("new_items", model.content_map.space, retriever,
-                                 limits.new_items, new_only=True,
-                                 with_vectors=new_item_vectors(model, retriever)))
+        space = "als" if retriever.has_space("als") else model.content_map.space
+        out.append(_VectorSource("new_items", space, retriever, limits.new_items,
+                                 new_only=True, with_vectors=new_item_vectors(model, retriever)))
     return out
