@@ -196,7 +196,8 @@ class Recommender:
             c.candidates, retriever, c.space, self.fuser,
             limit=c.sources.content if model is not None else None,
             with_vectors=new_item_vectors(model, retriever) if model is not None else (),
-            when_needed=model is not None and not model.blend.weights.get("content"))
+            when_needed=model is not None and c.sources.content_only_when_weighted
+            and not model.blend.weights.get("content"))
         if model is not None:
             sources = [*model_sources(model, retriever, self.popularity, c.sources)]
             if c.sources.content:

@@ -225,7 +225,9 @@ def _tuning_sets(store: VectorStore, reduced: TrainingData, targets: list[np.nda
                                  catalogue_size=len(content.ids))
     space = cfg.content_space if cfg.content_space in content.spaces else \
         next(iter(store.schema.vectors))
-    rec = Recommender(store, None, config=RecommenderConfig(space=space, sources=cfg.sources,
+    # every source proposes while the weights are being chosen
+    sources = cfg.sources.model_copy(update={"content_only_when_weighted": False})
+    rec = Recommender(store, None, config=RecommenderConfig(space=space, sources=sources,
                                                             explain=False),
                       model=model, retriever=memory, popularity=popularity)
     wants_content = any(w for w in cfg.blend_grid.get("content", [0.0]))

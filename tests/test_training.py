@@ -250,3 +250,10 @@ def test_content_neighbours_are_searched_only_when_the_blend_or_a_steer_uses_the
     assert proposed[-1] == []  # behaviour sources cover what the blend scores
     rec.recommend("u0", n=5, examples=["c1-0"])
     assert proposed[-1]  # a steered list searches content
+    tuning = Recommender(store, events, model=report.model, config=RecommenderConfig(
+        sources={"content_only_when_weighted": False}))  # as tuning runs it
+    content = next(s for s in tuning.stages["candidates"].sources if s.name == "content")
+    search = content.propose
+    content.propose = lambda ctx: proposed.append(search(ctx)) or proposed[-1]
+    ids, _, _ = tuning.candidate_signals(events.history("u0"))
+    assert proposed[-1] and {c.id for c in proposed[-1]} <= set(ids)

@@ -63,6 +63,10 @@ class SourceLimits(StrictModel):
     trending: int = Field(30, ge=0)
     new_items: int = Field(30, ge=0, description="items no model knows, via the content map")
     content: int = Field(100, ge=0, description="the fusion profile's interest queries")
+    content_only_when_weighted: bool = Field(
+        True, description="skip the content queries when the blend gives content no weight "
+        "(unless a steer asks or the models know none of the user's items); tuning, which "
+        "chooses the weights, always runs them")
 
 
 class CandidateStage:
