@@ -138,6 +138,11 @@ class CollectionHandle:
                     prompt_encoder=lambda text: self.searcher.text_vector(text, "fused"))
             return self._recommender
 
+    @property
+    def loaded_recommender(self) -> Any:
+        """The recommender if it is built, else None; never loads nor waits for a lock."""
+        return self._recommender
+
     def use_model(self, model: Any) -> None:
         """Serve ``model`` from the next request on (after training)."""
         with self._open_lock:

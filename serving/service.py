@@ -112,13 +112,33 @@ class RecommendationService:
     # -- reads --------------------------------------------------------------------------------
     def recommend(self, who: Principal, name: str, req: s.RecommendRequest,
                   ) -> s.RecommendResponse:
+        h = self._recommend_checked(self.collection(who, name, "read"), req)
+        return self._recommended(name, req, h.recommender.recommend(
+            req.user_id, req.n, req.filter, **_list_options(req)))
+
+    def recommend_cached(self, who: Principal, name: str, req: s.RecommendRequest,
+                         ) -> s.RecommendResponse | None:
+        """The answer to ``recommend`` when the result cache holds it, else None (also while
+        the collection is still loading). Never computes a list, so an adapter may call it on
+        its event loop and hand only misses to a worker thread."""
         h = self.collection(who, name, "read")
+        recommender = h.loaded_recommender
+        if recommender is None:  # opening it is blocking work: the caller's thread does it
+            return None
+        self._recommend_checked(h, req)
+        recs = recommender.cached(req.user_id, req.n, req.filter, **_list_options(req))
+        return None if recs is None else self._recommended(name, req, recs)
+
+    def _recommend_checked(self, h: CollectionHandle, req: s.RecommendRequest,
+                           ) -> CollectionHandle:
         self._limit("n", req.n, self.settings.limits.max_n, RequestError)
         self._text(req.prompt, "prompt")
-        self._check_filter(h, req.filter)
-        recs = h.recommender.recommend(
-            req.user_id, req.n, req.filter, diversity=req.diversity, exclude=req.exclude,
-            prompt=req.prompt, examples=req.examples)
+        if req.filter is not None:
+            self._check_filter(h, req.filter)
+        return h
+
+    def _recommended(self, name: str, req: s.RecommendRequest, recs: Any,
+                     ) -> s.RecommendResponse:
         for observe in self.observers:
             observe(name, recs.timings_ms)
         return s.RecommendResponse(
@@ -290,6 +310,11 @@ class RecommendationService:
 
 
 _SERVICE_FIELDS = frozenset({"item_id", "behaviour"})  # written by the engine, filterable
+
+
+def _list_options(req: s.RecommendRequest) -> dict[str, Any]:
+    return {"diversity": req.diversity, "exclude": req.exclude, "prompt": req.prompt,
+            "examples": req.examples}
 
 
 def _public(payload: dict[str, Any]) -> dict[str, Any]:

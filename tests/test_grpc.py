@@ -63,6 +63,25 @@ def test_recommend_with_filter_exclusions_prompt_and_explanations(s: Served) -> 
     assert not any(r.HasField("explanation") for r in steered.items)
 
 
+def test_a_repeated_recommend_is_answered_from_the_cache_on_the_event_loop(
+        s: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cached lists skip the worker thread; the answer is the one computed the first time."""
+    request = pb.RecommendRequest(collection=C, user_id="ben", n=3)
+    first = s.call("Recommend", request)
+    threads: list[str] = []
+    original = s.service.recommend_cached
+
+    def spy(*args: object) -> object:
+        threads.append(threading.current_thread().name)
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(s.service, "recommend_cached", spy)
+    again = s.call("Recommend", request)
+    assert dict(again.timings_ms) == {"cached": 0.0} and "history" in first.timings_ms
+    assert [r.id for r in again.items] == [r.id for r in first.items]
+    assert threads and all(not name.startswith("asyncio_") for name in threads)
+
+
 def test_search_by_text_image_audio_and_item_in_every_space(s: Served) -> None:
     image = (SAMPLE / "images" / "ocean-01.png").read_bytes()
     audio = (SAMPLE / "audio" / "ocean-01.wav").read_bytes()

@@ -35,3 +35,25 @@ def test_start_precomputes_the_lists_of_the_most_recent_users(tmp_path: Path) ->
         assert "history" in timings(recent[0], n=6)  # another request computes
     finally:
         service.close()
+
+
+def test_recommend_cached_answers_only_what_the_cache_holds(tmp_path: Path) -> None:
+    """The event-loop path: None until a list is computed, then the very answer `recommend`
+    gives; an event of the user makes it None again (freshness)."""
+    service = RecommendationService(load_settings(data_dir=tmp_path, profile="tiny"))
+    service.index_catalogue(ADMIN, "items", SAMPLE / "catalogue.csv", profile="tiny")
+    service.import_events(ADMIN, "items", SAMPLE / "events.csv")
+    try:
+        req = s.RecommendRequest(user_id="ana", n=5)
+        assert service.recommend_cached(ADMIN, "items", req) is None  # nothing loaded yet
+        computed = service.recommend(ADMIN, "items", req)
+        hit = service.recommend_cached(ADMIN, "items", req)
+        assert hit is not None and hit.timings_ms == {"cached": 0.0}
+        assert [i.id for i in hit.items] == [i.id for i in computed.items]
+        assert service.recommend_cached(ADMIN, "items", s.RecommendRequest(
+            user_id="ana", n=5, diversity=0.5)) is None  # other options: another list
+        service.record_events(ADMIN, "items", s.RecordEventsRequest(events=[s.EventIn(
+            user_id="ana", item_id=computed.items[0].id, type="like")]))
+        assert service.recommend_cached(ADMIN, "items", req) is None
+    finally:
+        service.close()

@@ -24,8 +24,8 @@ from mosaicrec.errors import RequestError
 from mosaicrec.serving import schemas as s
 from mosaicrec.serving.grpc import mosaicrec_pb2 as pb
 
-__all__ = ["fields", "history_out", "limit", "message", "model", "parse", "plain", "rejection",
-           "required"]
+__all__ = ["fields", "history_out", "limit", "maybe_message", "message", "model", "parse", "plain",
+           "rejection", "required"]
 
 M = TypeVar("M", bound=BaseModel)
 _STRUCT = struct_pb2.Struct.DESCRIPTOR.full_name
@@ -113,6 +113,11 @@ def model(msg: Message, cls: type[M]) -> M:
 def message(cls: type[Message], data: BaseModel) -> Any:
     """A response message from a schema model; None fields stay unset."""
     return cls(**data.model_dump())
+
+
+def maybe_message(cls: type[Message], data: BaseModel | None) -> Any:
+    """``message`` of ``data``, or None when there is none."""
+    return None if data is None else message(cls, data)
 
 
 def required(msg: Message, name: str) -> str:
