@@ -241,8 +241,8 @@ class Recommender:
         changes (see :mod:`~mosaicrec.engine.result_cache`)."""
         key = None
         if history is None and user_id is not None:
-            key = _result_key(user_id, n, filters, exclude_seen, diversity, prompt, examples,
-                              exclude)
+            key = _result_key(user_id, n, filters, exclude_seen=exclude_seen, diversity=diversity,
+                              prompt=prompt, examples=examples, exclude=exclude)
             cached = self.results.get(key)
             if cached is not None:
                 return replace(cached, timings_ms={"cached": 0.0})
@@ -270,23 +270,13 @@ class Recommender:
             self.results.put(key, recs, generation)
         return recs
 
-    def cached(
-        self,
-        user_id: str,
-        n: int = 10,
-        filters: Filter | Mapping[str, Any] | None = None,
-        exclude_seen: bool = True,
-        diversity: float | None = None,
-        *,
-        prompt: str | None = None,
-        examples: Sequence[str] = (),
-        exclude: Sequence[str] = (),
-    ) -> Recommendations | None:
-        """What :meth:`recommend` would answer from its result cache, or None. Never computes
-        and takes no lock but the cache's, so a server may call it on its event loop and pay
-        for a worker thread only when the list has to be computed."""
-        hit = self.results.get(_result_key(user_id, n, filters, exclude_seen, diversity, prompt,
-                                           examples, exclude))
+    def cached(self, user_id: str, n: int = 10,
+               filters: Filter | Mapping[str, Any] | None = None, **options: Any,
+               ) -> Recommendations | None:
+        """What :meth:`recommend` would answer from its result cache (``options``: its
+        keyword options), or None. Never computes and takes no lock but the cache's, so a
+        server may call it on its event loop and pay for a worker thread only on a miss."""
+        hit = self.results.get(_result_key(user_id, n, filters, **options))
         return None if hit is None else replace(hit, timings_ms={"cached": 0.0})
 
     def warm(self, users: Sequence[str], n: int = 10) -> int:
@@ -396,9 +386,9 @@ def _serving_retriever(store: VectorStore, model: TrainedModel | None,
     return LayeredRetriever(retriever, MemoryRetriever(spaces)) if spaces else retriever
 
 
-def _result_key(user_id: str, n: int, filters: Any, exclude_seen: bool,
-                diversity: float | None, prompt: str | None, examples: Sequence[str],
-                exclude: Sequence[str]) -> Any:
+def _result_key(user_id: str, n: int, filters: Any, *, exclude_seen: bool = True,
+                diversity: float | None = None, prompt: str | None = None,
+                examples: Sequence[str] = (), exclude: Sequence[str] = ()) -> Any:
     return ResultCache.key(user_id, n=n, filters=_plain(filters), seen=exclude_seen,
                            diversity=diversity, prompt=prompt, examples=list(examples),
                            exclude=sorted(exclude))
