@@ -110,6 +110,26 @@ def test_uploads_are_checked_before_any_work(served):
     assert service.collection(ADMIN, "items", "read").store.count() == before
 
 
+def test_a_repeated_recommendation_comes_from_the_cache_on_the_event_loop(served, monkeypatch):
+    service, client, keys = served
+    threads: list[str] = []
+    original = service.recommend
+
+    def spy(*args):
+        threads.append("computed")
+        return original(*args)
+
+    monkeypatch.setattr(service, "recommend", spy)
+    headers = {"X-API-Key": keys["read"]}
+    first = client.get("/v1/collections/items/users/ana/recommendations?n=3", headers=headers)
+    again = client.post("/v1/collections/items/recommend", headers=headers,
+                        json={"user_id": "ana", "n": 3})
+    assert first.status_code == again.status_code == 200
+    assert "history" in first.json()["timings_ms"] and threads == ["computed"]
+    assert again.json()["timings_ms"] == {"cached": 0.0}
+    assert [i["id"] for i in again.json()["items"]] == [i["id"] for i in first.json()["items"]]
+
+
 def test_readiness_follows_the_service(served):
     service, client, _ = served
     assert client.get("/health/ready").status_code == 200

@@ -1,5 +1,7 @@
 """FastAPI dependencies: the service, the caller (from ``X-API-Key`` or a Bearer token), and
-the request id. Tests swap them with ``app.dependency_overrides``."""
+the request id. Tests swap them with ``app.dependency_overrides``. They are coroutines because
+they never block (a key is checked by its SHA-256): FastAPI runs plain functions in its thread
+pool, a hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -13,11 +15,11 @@ from mosaicrec.serving.service import RecommendationService
 __all__ = ["Caller", "Service", "get_caller", "get_service"]
 
 
-def get_service(request: Request) -> RecommendationService:
+async def get_service(request: Request) -> RecommendationService:
     return request.app.state.service
 
 
-def get_caller(
+async def get_caller(
     request: Request,
     service: Annotated[RecommendationService, Depends(get_service)],
     x_api_key: Annotated[str | None, Header(description="API key")] = None,

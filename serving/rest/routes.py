@@ -1,15 +1,19 @@
 """One router per resource; each handler is one service call (run in FastAPI's thread pool,
-so model and store work never blocks the event loop)."""
+so model and store work never blocks the event loop; a recommendation list the result cache
+already holds is answered on the loop, as over gRPC)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from mosaicrec.serving import schemas as s
+from mosaicrec.serving.auth import Principal
 from mosaicrec.serving.rest.deps import Caller, Service
+from mosaicrec.serving.service import RecommendationService
 
 __all__ = ["routers"]
 
@@ -19,19 +23,27 @@ Medium = Literal["image", "audio"]
 recommendations = APIRouter(prefix=C, tags=["recommendations"])
 
 
+async def _recommend(svc: RecommendationService, who: Principal, collection: str,
+                     req: s.RecommendRequest) -> s.RecommendResponse:
+    cached = svc.recommend_cached(who, collection, req)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(svc.recommend, who, collection, req)
+
+
 @recommendations.post("/recommend", response_model=s.RecommendResponse)
-def recommend(collection: str, req: s.RecommendRequest, svc: Service, who: Caller):
+async def recommend(collection: str, req: s.RecommendRequest, svc: Service, who: Caller):
     """Recommendations for a user: filters, n, diversity, exclusions, a prompt or examples."""
-    return svc.recommend(who, collection, req)
+    return await _recommend(svc, who, collection, req)
 
 
 @recommendations.get("/users/{user_id}/recommendations", response_model=s.RecommendResponse)
-def recommend_get(collection: str, user_id: str, svc: Service, who: Caller,
-                  n: Annotated[int, Query(ge=1)] = 10,
-                  diversity: Annotated[float | None, Query(ge=0, le=1)] = None):
+async def recommend_get(collection: str, user_id: str, svc: Service, who: Caller,
+                        n: Annotated[int, Query(ge=1)] = 10,
+                        diversity: Annotated[float | None, Query(ge=0, le=1)] = None):
     """Recommendations for a user (the short form, like Gorse's GET /api/recommend/{user})."""
-    return svc.recommend(who, collection, s.RecommendRequest(user_id=user_id, n=n,
-                                                             diversity=diversity))
+    return await _recommend(svc, who, collection, s.RecommendRequest(
+        user_id=user_id, n=n, diversity=diversity))
 
 
 events = APIRouter(prefix=C, tags=["events"])
