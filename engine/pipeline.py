@@ -243,9 +243,9 @@ class Recommender:
         if history is None and user_id is not None:
             key = _result_key(user_id, n, filters, exclude_seen=exclude_seen, diversity=diversity,
                               prompt=prompt, examples=examples, exclude=exclude)
-            cached = self.results.get(key)
+            cached = self._from_cache(key)
             if cached is not None:
-                return replace(cached, timings_ms={"cached": 0.0})
+                return cached
         generation = self.results.generation
         ctx = self._context(user_id, n, filters, exclude_seen, diversity, exclude, history)
         self._timed(ctx, "history", self.stages["history"].run)
@@ -276,7 +276,10 @@ class Recommender:
         """What :meth:`recommend` would answer from its result cache (``options``: its
         keyword options), or None. Never computes and takes no lock but the cache's, so a
         server may call it on its event loop and pay for a worker thread only on a miss."""
-        hit = self.results.get(_result_key(user_id, n, filters, **options))
+        return self._from_cache(_result_key(user_id, n, filters, **options))
+
+    def _from_cache(self, key: Any) -> Recommendations | None:
+        hit = self.results.get(key)
         return None if hit is None else replace(hit, timings_ms={"cached": 0.0})
 
     def warm(self, users: Sequence[str], n: int = 10) -> int:

@@ -148,10 +148,10 @@ class LayeredRetriever:
     recommender keeps only stored items)."""
 
     def __init__(self, store: StoreRetriever, memory: MemoryRetriever) -> None:
-        self.store, self.memory = store, memory
+        self.store_retriever, self.memory = store, memory
 
     def has_space(self, space: str) -> bool:
-        return self.store.has_space(space)
+        return self.store_retriever.has_space(space)
 
     def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
                exclude: Sequence[str], new_only: bool = False,
@@ -159,11 +159,11 @@ class LayeredRetriever:
         if filter is None and not new_only and not with_vectors and \
                 self.memory.has_space(space):
             return self.memory.search(space, query, limit, filter=None, exclude=exclude)
-        return self.store.search(space, query, limit, filter=filter, exclude=exclude,
+        return self.store_retriever.search(space, query, limit, filter=filter, exclude=exclude,
                                  new_only=new_only, with_vectors=with_vectors)
 
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
-        return self.store.vectors(ids, space)
+        return self.store_retriever.vectors(ids, space)
 
     def payloads(self, ids: Sequence[str]) -> dict[str, dict]:
-        return self.store.payloads(ids)
+        return self.store_retriever.payloads(ids)

@@ -112,7 +112,8 @@ class RecommendationService:
     # -- reads --------------------------------------------------------------------------------
     def recommend(self, who: Principal, name: str, req: s.RecommendRequest,
                   ) -> s.RecommendResponse:
-        h = self._recommend_checked(self.collection(who, name, "read"), req)
+        h = self.collection(who, name, "read")
+        self._check_recommend(h, req)
         return self._recommended(name, req, h.recommender.recommend(
             req.user_id, req.n, req.filter, **_list_options(req)))
 
@@ -125,17 +126,15 @@ class RecommendationService:
         recommender = h.loaded_recommender
         if recommender is None:  # opening it is blocking work: the caller's thread does it
             return None
-        self._recommend_checked(h, req)
+        self._check_recommend(h, req)
         recs = recommender.cached(req.user_id, req.n, req.filter, **_list_options(req))
         return None if recs is None else self._recommended(name, req, recs)
 
-    def _recommend_checked(self, h: CollectionHandle, req: s.RecommendRequest,
-                           ) -> CollectionHandle:
+    def _check_recommend(self, h: CollectionHandle, req: s.RecommendRequest) -> None:
         self._limit("n", req.n, self.settings.limits.max_n, RequestError)
         self._text(req.prompt, "prompt")
         if req.filter is not None:
             self._check_filter(h, req.filter)
-        return h
 
     def _recommended(self, name: str, req: s.RecommendRequest, recs: Any,
                      ) -> s.RecommendResponse:

@@ -72,6 +72,9 @@ class EdgeStore(VectorStore):
         # writes since the last optimize() (persisted as a marker file, see helpers)
         self._pending = (directory / helpers.PENDING_FILE).is_file()
         self._writes = 0
+        # one has-id condition per exclusion list: a request's candidate queries all exclude
+        # the same seen items, and building the condition parses every uuid again
+        self._has_id = functools.lru_cache(maxsize=256)(_has_id_condition)
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -470,7 +473,7 @@ class EdgeStore(VectorStore):
             flt,
             exclude_ids,
             leaf=helpers.leaf,
-            has_id=lambda pids: _has_id(tuple(pids)),
+            has_id=lambda pids: self._has_id(tuple(pids)),
             combine=lambda must, must_not, should: qe.Filter(
                 must=must or None, must_not=must_not or None, should=should or None
             ),
@@ -478,10 +481,7 @@ class EdgeStore(VectorStore):
         )
 
 
-@functools.lru_cache(maxsize=256)
-def _has_id(pids: tuple[str, ...]) -> Any:
-    """One has-id condition per exclusion list: a request's candidate queries all exclude the
-    same seen items, and building the condition parses every uuid again."""
+def _has_id_condition(pids: tuple[str, ...]) -> Any:
     import qdrant_edge as qe
 
     return qe.HasIdCondition(set(pids))
