@@ -9,7 +9,10 @@ the rows written so far, and reports RSS at the start (models loaded, nothing re
 warm-up (first 50,000 rows), its peak and the end, for the load and for the HNSW build apart.
 
 Edge keeps vectors in memory-mapped files, which RSS counts as RssFile; RssAnon is the process's
-own memory, so both are reported. Run: ``python benchmarks/indexing_memory.py [--rows N]``.
+own memory, so both are reported. The store builds a segment's HNSW every ``segment_points``
+points and hands written pages back to the kernel every ``release_pages_points`` (StoreConfig),
+so the "build" phase is only the last segment's; the search latency over the segments this
+leaves is measured after the build. Run: ``python benchmarks/indexing_memory.py [--rows N]``.
 """
 
 from __future__ import annotations
@@ -83,8 +86,28 @@ def child(args: argparse.Namespace) -> None:
         note("build")
         store.optimize()
         note(f"built {store.info()['indexed_vectors']}")
+    note(f"search {_search_latency(store)}")
     store.close()
     note("done")
+
+
+def _search_latency(store: Any, queries: int = 200) -> str:
+    """p50 and p99 (ms) of top-10 queries on the fused space, first right after the load (the
+    pages it handed back are read from disk again) and then warm, and the segment count: what
+    the segments built during the load cost a search."""
+    import numpy as np
+
+    dim = store.schema.vectors["fused"].dim
+    batch = np.random.default_rng(1).standard_normal((queries, dim)).astype(np.float32)
+    figures = []
+    for _ in ("cold", "warm"):
+        times = []
+        for q in batch:
+            t = time.perf_counter()
+            store.query(q, using="fused", limit=10)
+            times.append((time.perf_counter() - t) * 1000)
+        figures += [np.percentile(times, 50), np.percentile(times, 99)]
+    return " ".join(f"{x:.2f}" for x in figures) + f" {store.info()['segments']}"
 
 
 def edge_only(args: argparse.Namespace) -> None:
@@ -197,6 +220,7 @@ def summarise(args: argparse.Namespace, samples: list[dict], events: list, code:
         return max((s[key] for s in group), default=None)
 
     times = {e.split()[0]: t for t, e in events}
+    search = next((e.split()[1:] for _, e in events if e.startswith("search ")), None)
     rows_at = [(t, int(e.split()[1])) for t, e in events if e.startswith("rows ")]
     per_100k = None
     if len(rows_at) >= 2 and rows_at[-1][1] > rows_at[0][1]:
@@ -226,7 +250,16 @@ def summarise(args: argparse.Namespace, samples: list[dict], events: list, code:
             "vm_hwm": peak(samples, "VmHWM"),
         },
         "store_disk_mb": round(disk / 1e6),
+        "search_after_load": None if search is None else {
+            "queries": 200, "segments": int(search[4]),
+            "cold_fused_top10_ms": {"p50": float(search[0]), "p99": float(search[1])},
+            "warm_fused_top10_ms": {"p50": float(search[2]), "p99": float(search[3])}},
     }
+    quarter, three_quarters = figures["rss_mib"]["at_25pct"], figures["rss_mib"]["at_75pct"]
+    if quarter and three_quarters:  # between segment builds, past the first one
+        figures["rss_growth_mib_per_100k_25_to_75pct"] = {
+            k: round((three_quarters[k] - quarter[k]) / (args.rows / 2) * 100_000, 1)
+            for k in ("VmRSS", "RssAnon")}
     if len(warm) >= 2:  # growth of the process's own memory after warm-up, per 100k rows
         a, b = warm[0], warm[-1]
         if b["rows"] > a["rows"]:
@@ -260,7 +293,13 @@ def main() -> None:
         (edge_only if args.edge_only else child)(args)
         return
     figures = measure(args)
+    from mosaicrec.indexing.stores import StoreConfig
+
+    store = StoreConfig(path="unused")
     settings = {"rows": args.rows, "profile": "tiny", "store": "edge",
+                "segment_points": store.segment_points,
+                "release_pages_points": store.release_pages_points,
+                "default_segment_number": store.default_segment_number,
                 "mode": "edge-only (no indexer)" if args.edge_only else "index_catalogue",
                 "batch_size":
                 args.batch_size, "chunk_size": 1000, "build": not args.skip_build,

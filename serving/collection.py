@@ -24,7 +24,8 @@ class CollectionHandle:
         self.settings, self.tenant, self.name = settings, tenant, name
         root = settings.tenant_root(tenant)
         if settings.backend == "edge":
-            self.store_config = StoreConfig(path=str(root), collection=name)
+            self.store_config = StoreConfig(path=str(root), collection=name,
+                                            segment_points=settings.segment_points)
         else:  # one Qdrant collection per tenant collection on a shared server
             self.store_config = StoreConfig(
                 backend="qdrant", url=settings.qdrant_url,

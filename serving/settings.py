@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from mosaicrec.config import describe_validation_error
 from mosaicrec.errors import ConfigError
+from mosaicrec.indexing.stores import StoreConfig
 
 __all__ = ["Limits", "Settings", "load_settings", "NAME"]
 
@@ -49,6 +50,10 @@ class Settings(BaseSettings):
     backend: Literal["edge", "qdrant"] = "edge"
     qdrant_url: str | None = Field(None, description="Qdrant server for backend 'qdrant'")
     qdrant_api_key: SecretStr | None = None
+    segment_points: int | None = Field(
+        StoreConfig.model_fields["segment_points"].default, gt=0, description="backend 'edge': "
+        "a bulk load builds a segment's search index every this many points, keeping memory "
+        "flat (fewer, larger segments search faster; None: one build at the end)")
     profile: str = Field("default", description="encoders for collections created by upserts")
     device: str | None = Field(None, description="torch device (default: CUDA when present)")
     tenants: dict[str, list[str]] = Field(

@@ -26,8 +26,10 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
 SAMPLE_MAPPING = json.loads((SAMPLE / "catalogue.mapping.json").read_text())
+# A segment built every 64 points: kills also land inside the HNSW builds a bulk load does as it
+# goes (StoreConfig.segment_points), not only in the final one.
 KILL_ENV = {**os.environ, "MOSAICREC_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-            "MOSAICREC_TEST_POINTS": "1"}
+            "MOSAICREC_TEST_POINTS": "1", "MOSAICREC_SEGMENT_POINTS": "64"}
 
 
 def silent_wav(seconds: float = 1.0, sr: int = 16000) -> bytes:

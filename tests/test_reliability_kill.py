@@ -4,7 +4,8 @@ uninterrupted run. Slow (minutes): run with ``pytest -m slow tests/test_reliabil
 
 Index kill points: a random time in the run, right after a random batch was written (the
 indexer announces its points on stderr under ``MOSAICREC_TEST_POINTS=1``), or between the last
-upsert and the build (``MOSAICREC_TEST_PAUSE_BEFORE_OPTIMIZE`` holds the run there). Each cycle
+upsert and the build (``MOSAICREC_TEST_PAUSE_BEFORE_OPTIMIZE`` holds the run there); runs build
+a segment every 64 points as a bulk load does, so kills also land in those builds. Each cycle
 starts from an empty collection, is killed until the catalogue is done, then runs once more
 uninterrupted; it must then hold the same ids, no duplicate, the same vectors and payloads, a
 built search index and a byte-identical quarantine as the reference run.

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from mosaicrec.indexing.stores import (
     VectorStore,
     open_store,
 )
+from mosaicrec.indexing.stores import _edge_helpers as helpers
 
 BACKENDS = ["edge", "qdrant-memory", "qdrant-path"]
 TEXT_DIM, IMAGE_DIM, N_CLUSTERS, PER_CLUSTER = 16, 8, 6, 10
@@ -853,6 +856,51 @@ def test_edge_vector_added_after_build_is_indexed_by_the_next_optimize(
         s.optimize()
         rare = Filter(must=[Condition(has_vector="beh")])
         assert _recall(s, vecs[:20], rare) >= 0.8
+
+
+def _resident_kb(directory: Path) -> int:
+    """Resident KB of the files this process maps from ``directory`` (/proc/self/smaps)."""
+    total, inside = 0, False
+    prefix = str(directory.resolve()) + os.sep
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and ":" not in head[0]:  # a mapping's first line
+            inside = len(head) >= 6 and head[5].startswith(prefix)
+        elif inside and head[:1] == ["Rss:"]:
+            total += int(head[1])
+    return total
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="page release is Linux only")
+def test_edge_bulk_writes_build_segments_as_they_go_and_release_pages(tmp_path: Path) -> None:
+    config = _config("edge", tmp_path, indexing_threshold_kb=1, full_scan_threshold_kb=1,
+                     segment_points=1000, release_pages_points=300)
+    vecs = np.random.default_rng(3).standard_normal((2500, TEXT_DIM)).astype(np.float32)
+    with open_store(config, SCHEMA) as s:
+        for start in range(0, 2500, 250):
+            s.upsert([Point(f"p{i}", {"text": vecs[i]}, {"genre": GENRES[i % 3]})
+                      for i in range(start, start + 250)])
+            if start == 1000:  # the first segment was built when the 1,000th point was written
+                info = s.info()
+                assert info["indexed_vectors"] >= 1000 and info["segments"] >= 2
+        info = s.info()
+        assert info["indexed_vectors"] >= 2000 and info["segments"] >= 3  # two built + open
+        assert info["search_index"] == "pending"  # the last 500 points await optimize()
+        # pages were handed back after the last release; the shard's mapped files take little
+        shard_dir = tmp_path / "edge" / "items"
+        assert s.count() == 2500
+        s.query(vecs[0], using="text", limit=10, exact=True)  # touches every vector page
+        touched = _resident_kb(shard_dir)
+        assert helpers.release_file_pages(shard_dir) > 0
+        assert _resident_kb(shard_dir) < touched
+        # nothing was lost: exact search over every segment matches numpy
+        for q in vecs[:5]:
+            hits = s.query(q, using="text", limit=10, exact=True)
+            unit = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+            want = [f"p{i}" for i in np.argsort(-(unit @ (q / np.linalg.norm(q))))[:10]]
+            assert [h.id for h in hits] == want
+        assert _recall(s, vecs[:20], None) >= 0.8
+        assert s.optimize() is True and s.info()["search_index"] == "built"
 
 
 # ---- config ---------------------------------------------------------------------------------

@@ -76,6 +76,17 @@ class StoreConfig(StrictModel):
     # Filter-aware HNSW links per payload index; None = hnsw_m.
     payload_m: int | None = Field(None, gt=0)
     upsert_batch: int = Field(1000, gt=0)
+    # Edge only. Edge has no background optimiser: once this many points were written since the
+    # last build, upsert builds their segment's HNSW before returning, as Qdrant's server
+    # optimiser does in the background, so a bulk load builds bounded segments as it goes
+    # instead of one graph over everything at the end. None: only optimize() builds.
+    segment_points: int | None = Field(200_000, gt=0)
+    # Edge only: segments are merged when there are more than this (Qdrant's
+    # default_segment_number); set when the collection is created.
+    default_segment_number: int = Field(16, gt=0)
+    # Edge only: after this many points written, flush and hand the pages of the shard's mapped
+    # files back to the kernel (Linux), so the writer's RSS stays flat. None: never.
+    release_pages_points: int | None = Field(20_000, gt=0)
     timeout_s: int | None = Field(None, gt=0)  # server requests only
 
     @model_validator(mode="after")

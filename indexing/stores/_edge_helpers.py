@@ -4,8 +4,10 @@ condition translation. Kept apart so the store module stays readable."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +17,8 @@ from mosaicrec.indexing.stores import _common as common
 from mosaicrec.indexing.stores.base import CollectionSchema, Condition, VectorSpace
 
 if TYPE_CHECKING:
+    from qdrant_edge import EdgeShard
+
     from mosaicrec.indexing.stores import StoreConfig
 
 SCHEMA_FILE = "mosaicrec_schema.json"
@@ -31,6 +35,7 @@ PAYLOAD_TYPES = {
     "text": "Text",
 }
 DISTANCES = {"cosine": "Cosine", "dot": "Dot"}
+MADV_PAGEOUT = 21  # Linux >= 5.4: reclaim the pages (dirty ones are written back first)
 
 
 @contextlib.contextmanager
@@ -90,6 +95,73 @@ def _sync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def release_file_pages(directory: Path) -> int:
+    """Hand the resident pages of every file mapped from ``directory`` back to the kernel and
+    return how many mappings took the advice. Edge memory-maps its segment files and a bulk load
+    touches every page, so without this the process's RSS grows with the collection; the data
+    stays on disk and is read again on the next touch. Linux only; elsewhere it returns 0."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    prefix = str(directory.resolve()) + os.sep
+    released = 0
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)  # address perms offset dev inode path
+        if len(fields) == 6 and fields[5].startswith(prefix):
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            released += libc.madvise(start, end - start, MADV_PAGEOUT) == 0
+    return released
+
+
+def create_shard(config: StoreConfig, schema: CollectionSchema, directory: Path) -> EdgeShard:
+    """A new shard in ``directory`` with the schema's vectors and the config's build settings."""
+    import qdrant_edge as qe
+
+    edge_config = qe.EdgeConfig(
+        vectors={
+            name: qe.EdgeVectorParams(size=space.dim, distance=distance(space))
+            for name, space in schema.vectors.items()
+        },
+        hnsw_config=qe.HnswIndexConfig(
+            m=config.hnsw_m,
+            ef_construct=config.hnsw_ef_construct,
+            full_scan_threshold=config.full_scan_threshold_kb,
+            payload_m=config.payload_m,
+        ),
+        optimizers=qe.EdgeOptimizersConfig(
+            indexing_threshold=config.indexing_threshold_kb,
+            default_segment_number=config.default_segment_number,
+        ),
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    # schema first: a crash before the shard exists leaves a directory that reads as absent
+    write_state(directory, schema, set())
+    with edge_errors(f"create collection {config.where}"):
+        return qe.EdgeShard.create(str(directory), edge_config)
+
+
+def load_shard(
+    config: StoreConfig, schema: CollectionSchema | None, directory: Path
+) -> tuple[EdgeShard, CollectionSchema, set[str]]:
+    """The shard in ``directory``, its stored schema (with the payload indexes ``schema`` adds)
+    and its ACORN fields; a vector-space mismatch is refused before the shard is touched."""
+    import qdrant_edge as qe
+
+    stored, late = read_state(directory, config)
+    if schema is not None and common.merge_schema(schema, stored, config.where):
+        stored = stored.model_copy(
+            update={"payload_indexes": {**stored.payload_indexes, **schema.payload_indexes}}
+        )
+    with edge_errors(f"open collection {config.where}"):
+        shard = qe.EdgeShard.load(str(directory))  # persisted build config is kept as is
+    return shard, stored, late
 
 
 def read_state(directory: Path, config: StoreConfig) -> tuple[CollectionSchema, set[str]]:

@@ -6,12 +6,16 @@ uuid5 strings of :func:`~mosaicrec.indexing.stores.base.point_id`, which Edge ac
 are; the catalogue id is also kept in the payload (``item_id``) and is what callers see.
 
 Edge has no background optimiser: upserts land in a plain segment searched by brute force, and
-``optimize()`` builds HNSW (call it after a bulk load). Payload indexes are created with the
-collection, before any ``optimize()``, so the graph gets filter-aware links; a filter on a field
-that has no index, or whose index was added after the graph was built, is searched with ACORN
-so its recall does not collapse (docs/qdrant-edge.md, sharp edge 1); so is a ``has_vector``
-condition, which no payload index backs. HNSW build parameters are fixed when the collection is
-created; ``hnsw_ef`` applies per query.
+``optimize()`` builds HNSW (call it after a bulk load). Bulk writes are kept bounded here instead:
+every ``segment_points`` points written, upsert builds that segment itself, and every
+``release_pages_points`` it flushes and hands the mapped files' pages back to the kernel, so
+memory stays flat while a million rows load (benchmarks/results/indexing_memory.json).
+
+Payload indexes are created with the collection, before any ``optimize()``, so the graph gets
+filter-aware links; a filter on a field that has no index, or whose index was added after the
+graph was built, is searched with ACORN so its recall does not collapse (docs/qdrant-edge.md,
+sharp edge 1); so is a ``has_vector`` condition, which no payload index backs. HNSW build
+parameters are fixed when the collection is created; ``hnsw_ef`` applies per query.
 
 Vector spaces added later (``add_vector_space``, e.g. learned behaviour vectors) get HNSW from the
 next ``optimize()``, measured on 0.9.0 (3,000 points, graph already built): ``create_dense_vector``
@@ -72,6 +76,8 @@ class EdgeStore(VectorStore):
         # writes since the last optimize() (persisted as a marker file, see helpers)
         self._pending = (directory / helpers.PENDING_FILE).is_file()
         self._writes = 0
+        # points written since the last build and since pages were last released
+        self._unbuilt = self._unreleased = 0
         # one has-id condition per exclusion list: a request's candidate queries all exclude
         # the same seen items, and building the condition parses every uuid again
         self._has_id = functools.lru_cache(maxsize=256)(_has_id_condition)
@@ -96,30 +102,8 @@ class EdgeStore(VectorStore):
 
     @classmethod
     def _create(cls, config: StoreConfig, schema: CollectionSchema, directory: Path) -> EdgeStore:
-        import qdrant_edge as qe
-
-        optimizers = None
-        if config.indexing_threshold_kb is not None:
-            optimizers = qe.EdgeOptimizersConfig(indexing_threshold=config.indexing_threshold_kb)
-        edge_config = qe.EdgeConfig(
-            vectors={
-                name: qe.EdgeVectorParams(size=space.dim, distance=helpers.distance(space))
-                for name, space in schema.vectors.items()
-            },
-            hnsw_config=qe.HnswIndexConfig(
-                m=config.hnsw_m,
-                ef_construct=config.hnsw_ef_construct,
-                full_scan_threshold=config.full_scan_threshold_kb,
-                payload_m=config.payload_m,
-            ),
-            optimizers=optimizers,
-        )
-        directory.mkdir(parents=True, exist_ok=True)
-        # schema first: a crash before the shard exists leaves a directory that reads as absent
-        helpers.write_state(directory, schema, set())
-        with helpers.edge_errors(f"create collection {config.where}"):
-            shard = qe.EdgeShard.create(str(directory), edge_config)
-        store = cls(shard, config, schema, directory, set())
+        store = cls(helpers.create_shard(config, schema, directory), config, schema, directory,
+                    set())
         store._ensure_indexes()
         return store
 
@@ -127,17 +111,7 @@ class EdgeStore(VectorStore):
     def _open_existing(
         cls, config: StoreConfig, schema: CollectionSchema | None, directory: Path
     ) -> EdgeStore:
-        import qdrant_edge as qe
-
-        stored, late = helpers.read_state(directory, config)
-        if schema is not None:
-            added = common.merge_schema(schema, stored, config.where)  # before touching the shard
-            if added:
-                stored = stored.model_copy(
-                    update={"payload_indexes": {**stored.payload_indexes, **schema.payload_indexes}}
-                )
-        with helpers.edge_errors(f"open collection {config.where}"):
-            shard = qe.EdgeShard.load(str(directory))  # persisted build config is kept as is
+        shard, stored, late = helpers.load_shard(config, schema, directory)
         store = cls(shard, config, stored, directory, late)
         try:
             store._ensure_indexes()
@@ -179,6 +153,22 @@ class EdgeStore(VectorStore):
                 shard.update(qe.UpdateOperation.upsert_points([
                     qe.Point(p.pid, p.vectors, p.payload) for p in prepared[start:start + step]
                 ]))
+        self._bound_bulk_writes(len(prepared))
+
+    def _bound_bulk_writes(self, written: int) -> None:
+        """Build a full segment, or release written pages, when a bulk load has written enough
+        (see the module docstring); small writes never reach either threshold."""
+        self._unbuilt += written
+        self._unreleased += written
+        cfg = self.config
+        if cfg.segment_points is not None and self._unbuilt >= cfg.segment_points:
+            self.optimize()
+        elif cfg.release_pages_points is None or self._unreleased < cfg.release_pages_points:
+            return
+        with self._errors("flush"):
+            self._handle().flush()
+        helpers.release_file_pages(self.directory)
+        self._unreleased = 0
 
     def delete(self, ids: Sequence[str]) -> None:
         import qdrant_edge as qe
@@ -200,6 +190,7 @@ class EdgeStore(VectorStore):
                 shard.update(qe.UpdateOperation.update_vectors(
                     [qe.PointVectors(pid, {name: vec}) for pid, vec in batch]
                 ))
+        self._bound_bulk_writes(len(prepared))  # Edge moves updated points to a new segment
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
         import qdrant_edge as qe
@@ -429,6 +420,7 @@ class EdgeStore(VectorStore):
         writes = self._writes
         with self._errors("optimize"):
             built = bool(self._handle().optimize())
+        self._unbuilt = 0
         if self._pending and writes == self._writes:  # nothing was written meanwhile
             helpers.clear_pending(self.directory)
             self._pending = False
