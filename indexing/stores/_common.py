@@ -40,6 +40,12 @@ class PreparedPoint:
     payload: dict[str, Any]
 
 
+def hnsw_settings(config: Any) -> dict[str, Any]:
+    """A StoreConfig's HNSW build settings, named as both Qdrant clients name them."""
+    return {"m": config.hnsw_m, "ef_construct": config.hnsw_ef_construct,
+            "full_scan_threshold": config.full_scan_threshold_kb, "payload_m": config.payload_m}
+
+
 def prepare_points(points: Sequence[Point], schema: CollectionSchema) -> list[PreparedPoint]:
     """Validate the whole batch before anything is written; ``InputError`` names the item."""
     prepared: list[PreparedPoint] = []

@@ -129,12 +129,7 @@ def create_shard(config: StoreConfig, schema: CollectionSchema, directory: Path)
             name: qe.EdgeVectorParams(size=space.dim, distance=distance(space))
             for name, space in schema.vectors.items()
         },
-        hnsw_config=qe.HnswIndexConfig(
-            m=config.hnsw_m,
-            ef_construct=config.hnsw_ef_construct,
-            full_scan_threshold=config.full_scan_threshold_kb,
-            payload_m=config.payload_m,
-        ),
+        hnsw_config=qe.HnswIndexConfig(**common.hnsw_settings(config)),
         optimizers=qe.EdgeOptimizersConfig(
             indexing_threshold=config.indexing_threshold_kb,
             default_segment_number=config.default_segment_number,

@@ -74,12 +74,7 @@ def create_collection(client: QdrantClient, config: StoreConfig, schema: Collect
             name: models.VectorParams(size=space.dim, distance=distance(space))
             for name, space in schema.vectors.items()
         },
-        hnsw_config=models.HnswConfigDiff(
-            m=config.hnsw_m,
-            ef_construct=config.hnsw_ef_construct,
-            full_scan_threshold=config.full_scan_threshold_kb,
-            payload_m=config.payload_m,
-        ),
+        hnsw_config=models.HnswConfigDiff(**common.hnsw_settings(config)),
         optimizers_config=optimizers,
         metadata={common.SCHEMA_KEY: schema.model_dump(mode="json")},
     )
