@@ -161,9 +161,11 @@ class EdgeStore(VectorStore):
         self._unbuilt += written
         self._unreleased += written
         cfg = self.config
-        if cfg.segment_points is not None and self._unbuilt >= cfg.segment_points:
+        build = cfg.segment_points is not None and self._unbuilt >= cfg.segment_points
+        if build:
             self.optimize()
-        elif cfg.release_pages_points is None or self._unreleased < cfg.release_pages_points:
+        due = cfg.release_pages_points is not None and self._unreleased >= cfg.release_pages_points
+        if not (build or due):  # a build touched every page of its segment: release those too
             return
         with self._errors("flush"):
             self._handle().flush()
