@@ -77,7 +77,7 @@ def build(data_dir: Path, n_items: int, n_users: int, epochs: int) -> dict:
     events.append(batch)
     t1 = time.perf_counter()
     report = train(store, events, TrainingConfig(
-        ease=None, sequence={"epochs": epochs}, progress=False,
+        ease=None, ease_all=None, sequence={"epochs": epochs}, progress=False,
         content_map={"spaces": ["text"], "ridges": [10.0], "folds": 2},
         blend_grid={"sequence": [0.0, 1.0, 2.0], "popularity": [-0.5, 0.0],
                     "als": [0.0, 0.5], "new_item": [0.5]}, max_tuning_users=500),

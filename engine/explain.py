@@ -108,8 +108,8 @@ def simple_explanation(reason: str, sentence: str, signals: Mapping[str, float] 
     return Explanation(sentence=sentence, reason=reason, signals=dict(signals or {}))
 
 
-SIGNAL_GROUPS = {"ease": "behaviour", "als": "behaviour", "sequence": "behaviour",
-                 "new_item": "content map", "popularity": "popularity",
+SIGNAL_GROUPS = {"ease": "behaviour", "ease_all": "behaviour", "als": "behaviour",
+                 "sequence": "behaviour", "new_item": "content map", "popularity": "popularity",
                  "trending": "popularity", "content": "content", "boost": "rules"}
 
 

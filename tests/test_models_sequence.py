@@ -170,3 +170,44 @@ def test_max_steps_bounds_the_epochs_of_a_large_log() -> None:
     assert model.epochs_run == 2
     assert SequenceModel(SequenceConfig(**{**TINY, "epochs": 3})).fit(
         data, N_ITEMS).epochs_run == 3
+
+
+def branching_log(n_users: int = 160, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """After a liked item k comes k + 1; after a disliked one, k + 5 (mod 10)."""
+    rng = np.random.default_rng(seed)
+    seqs, liked = [], []
+    for _ in range(n_users):
+        items, flags = [int(rng.integers(N_ITEMS))], []
+        for _ in range(int(rng.integers(3, 12))):
+            flags.append(bool(rng.random() < 0.5))
+            items.append((items[-1] + (1 if flags[-1] else 5)) % N_ITEMS)
+        flags.append(bool(rng.random() < 0.5))
+        seqs.append(np.array(items))
+        liked.append(np.array(flags))
+    return seqs, liked
+
+
+def test_negative_weight_needs_the_liked_flags() -> None:
+    seqs, flags = branching_log(20)
+    cfg = SequenceConfig(**{**TINY, "epochs": 1, "negative_weight": 0.5})
+    with pytest.raises(ConfigError, match="liked="):
+        SequenceModel(cfg).fit(seqs, N_ITEMS)
+    with pytest.raises(ConfigError, match="3 items but 2 liked flags"):
+        SequenceModel(cfg).fit([np.array([1, 2, 3])], N_ITEMS, liked=[np.array([True, False])])
+
+
+def test_negative_weight_zero_learns_only_the_liked_next_items() -> None:
+    # the same log read the other way round: an item the user liked is k + 1 after k, one
+    # they did not like is k + 5 (each flag now belongs to the next item)
+    seqs, flags = branching_log()
+    liked = [np.r_[True, f[:-1]] for f in flags]
+
+    def liked_next_hits(weight: float) -> int:
+        cfg = SequenceConfig(**{**TINY, "negative_weight": weight})
+        top = SequenceModel(cfg).fit(seqs, N_ITEMS, liked=liked).score(
+            queries(), np.arange(N_ITEMS)).argmax(axis=1)
+        return int((top == (np.arange(N_ITEMS) + 1) % N_ITEMS).sum())
+
+    # the model does not read the flags: weighted, only liked next items (k + 1) are targets
+    weighted, unweighted = liked_next_hits(0.0), liked_next_hits(1.0)
+    assert weighted >= 9 and unweighted < weighted

@@ -29,7 +29,8 @@ TINY = TrainingConfig(
     ease_lams=[10.0], ease_half_lives=[None, 5.0],
     als={"factors": 8, "regularization": 0.1, "iterations": 10},
     sequence={"dim": 16, "epochs": 15, "max_len": 20, "batch_size": 16},
-    blend_grid={"sequence": [0.0, 1.0], "popularity": [0.0], "new_item": [0.5]},
+    blend_grid={"sequence": [0.0, 1.0], "popularity": [0.0], "new_item": [0.5],
+                "ease_all": [1.0]}, ease_all_half_lives=[None, 5.0],
     content_map={"spaces": ["fused"], "ridges": [0.1], "folds": 2}, min_events=6,
     progress=False)
 
@@ -124,7 +125,7 @@ def test_saved_model_loads_with_identical_scores(world):
     a, b = report.model.state(history), loaded.state(history)
     ids = [f"c{c}-{k}" for c in range(4) for k in range(10)]
     sa, sb = report.model.signals(a, ids), loaded.signals(b, ids)
-    assert set(sa) == set(sb) and {"ease", "als", "sequence"} <= set(sa)
+    assert set(sa) == set(sb) and {"ease", "ease_all", "als", "sequence"} <= set(sa)
     for name in sa:
         np.testing.assert_array_equal(sa[name], sb[name])
     assert loaded.blend.weights == report.model.blend.weights
@@ -132,6 +133,8 @@ def test_saved_model_loads_with_identical_scores(world):
     r2 = Recommender(store, events, model=loaded).recommend("u0", n=8)
     assert r1.ids == r2.ids and np.allclose(r1.scores, r2.scores)
     manifest = loaded.manifest
+    assert manifest.ease_all is not None and manifest.ease_all.events == "all"
+    assert manifest.ease_all.half_life in (None, 5.0)
     assert manifest.counts["events"] == events.count() and manifest.validation["users"] > 0
     assert {"fit on train", "blend", "refit"} <= set(manifest.timings_s)
 

@@ -47,6 +47,7 @@ class Manifest(StrictModel):
     counts: dict[str, int] = Field(default_factory=dict)  # users, items, events
     positives: PositiveRule = Field(default_factory=PositiveRule)
     ease: EASEConfig | None = None
+    ease_all: EASEConfig | None = None  # EASE over every event
     als: ALSConfig | None = None
     sequence: dict[str, Any] | None = None  # the sequence model's config
     sequence_positives_only: bool = False
@@ -81,8 +82,9 @@ def save_model(model: TrainedModel, manifest: Manifest, models_dir: Path) -> Pat
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     (tmp / "items.json").write_text(json.dumps(model.items.ids))
-    if model.ease is not None:
-        model.ease.save(tmp)
+    for ease in (model.ease, model.ease_all):
+        if ease is not None:
+            ease.save(tmp)
     if model.als is not None:
         model.als.save(tmp)
     if model.sequence is not None:
@@ -126,6 +128,7 @@ def load_model(models_dir: Path, *, collection: str, schema: Any,
             f"content vectors (schema fingerprint {manifest.schema_fingerprint}, now "
             f"{fingerprint}): the collection was re-created or its encoders changed; retrain")
     ease = EASEModel.load(folder, manifest.ease) if manifest.ease else None
+    ease_all = EASEModel.load(folder, manifest.ease_all) if manifest.ease_all else None
     als = ALSModel.load(folder, manifest.als) if manifest.als else None
     sequence = None
     if manifest.sequence is not None:
@@ -133,6 +136,7 @@ def load_model(models_dir: Path, *, collection: str, schema: Any,
 
         sequence = SequenceModel.load(folder / "sequence")
     content_map = ContentMap.load(folder) if manifest.content_map else None
-    return TrainedModel(ItemIndex(ids), manifest.positives, manifest.blend, ease=ease, als=als,
+    return TrainedModel(ItemIndex(ids), manifest.positives, manifest.blend, ease=ease,
+                        ease_all=ease_all, als=als,
                         sequence=sequence, sequence_positives_only=manifest.sequence_positives_only,
                         content_map=content_map, manifest=manifest)

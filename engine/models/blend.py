@@ -5,7 +5,8 @@ different scales (EASE sums, logits, cosines, log counts) can be added. A signal
 score a candidate (the sequence model on an item it never saw) gives NaN there, which counts as
 the candidates' mean: unknown is neutral, neither a reward nor a penalty.
 
-Signals: ``ease``, ``als`` and ``sequence`` (behaviour models on items they know), ``new_item``
+Signals: ``ease`` (on positives), ``ease_all`` (EASE on every event), ``als`` and ``sequence``
+(behaviour models on items they know), ``new_item``
 (the ALS factor predicted from content, on items no model knows), ``popularity`` and
 ``trending`` (log counts overall and recently), ``content`` (the fusion user model's cosine).
 """
@@ -25,7 +26,8 @@ from mosaicrec.engine.models.ranking import ndcg
 __all__ = ["SIGNALS", "BlendConfig", "BlendTrial", "TuningSet", "blend", "standardise",
            "tune_blend", "zscore"]
 
-SIGNALS = ("ease", "als", "sequence", "new_item", "popularity", "trending", "content")
+SIGNALS = ("ease", "ease_all", "als", "sequence", "new_item", "popularity", "trending",
+           "content")
 
 
 def _check_names(names: Sequence[str]) -> None:

@@ -175,11 +175,16 @@ class TrainingData:
         return m
 
     @cached_property
-    def interaction_counts(self) -> np.ndarray:
-        """Distinct users per item over every event, whatever its type (popularity)."""
+    def interactions(self) -> sp.csr_matrix:
+        """Binary users x items matrix of every event, whatever its type or rating."""
         m = self._coo(positive_only=False)
         m.data[:] = 1.0
-        return np.asarray(m.sum(axis=0)).ravel()
+        return m
+
+    @cached_property
+    def interaction_counts(self) -> np.ndarray:
+        """Distinct users per item over every event, whatever its type (popularity)."""
+        return np.asarray(self.interactions.sum(axis=0)).ravel()
 
     def positive_sequences(self) -> list[np.ndarray]:
         return [seq[pos] for seq, pos in zip(self.sequences, self.positive, strict=True)]

@@ -1,15 +1,18 @@
 """Recency-weighted EASE (Steck 2019): a closed-form item-item model.
 
-The item-item matrix ``B`` is learned on binary positives; at request time the user's query row
-weights each positive by ``0.5 ** (rank / half_life)`` (rank 0 = the newest positive), so recent
-taste counts more. On the reference temporal split that weighting alone lifts EASE from 0.107
-to 0.130 NDCG@10 (``docs/evaluation-reference.md``). ``B`` is dense (items x items), so the model
-refuses catalogues above ``max_items``; ALS and the sequence model cover any size.
+The item-item matrix ``B`` is learned on binary positives (``events="positives"``: what users
+like) or on every event whatever its rating (``events="all"``: what users watch together); at
+request time the user's query row weights each of those events by ``0.5 ** (rank / half_life)``
+(rank 0 = the newest), so recent taste counts more. On the reference temporal split that
+weighting alone lifts EASE from 0.107 to 0.130 NDCG@10 (``docs/evaluation-reference.md``).
+``B`` is dense (items x items), so the model refuses catalogues above ``max_items``; ALS and the
+sequence model cover any size.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -46,7 +49,10 @@ def spd_inverse(a: np.ndarray, block: int = 2048) -> np.ndarray:
 class EASEConfig(StrictModel):
     lam: float = Field(1000.0, gt=0, description="L2 regularisation of the item-item matrix")
     half_life: float | None = Field(
-        5.0, gt=0, description="recency half-life of the query row, in positives")
+        5.0, gt=0, description="recency half-life of the query row, in its events")
+    events: Literal["positives", "all"] = Field(
+        "positives", description="which events build the matrix and the query row: positives "
+        "only, or every event whatever its rating")
     max_items: int = Field(
         20_000, ge=1, description="refuse larger catalogues (B takes 4 * items^2 bytes)")
 
@@ -80,8 +86,9 @@ class EASEModel:
             raise ConfigError(
                 f"EASE needs an items x items matrix: {n} items exceed max_items "
                 f"{self.config.max_items} ({4 * n * n / 1e9:.1f} GB); disable EASE for this "
-                "catalogue (ALS and the sequence model scale to any size) or raise max_items")
-        x = data.positives
+                "catalogue (training: ease=None and ease_all=None; ALS and the sequence model "
+                "scale to any size) or raise max_items")
+        x = data.positives if self.config.events == "positives" else data.interactions
         # float32 halves the memory and the inversion time; lam keeps the system well
         # conditioned (a float64 check on MovieLens agreed to 1e-5 in B).
         gram = (x.T @ x).toarray().astype(np.float32)
@@ -99,7 +106,7 @@ class EASEModel:
         return other
 
     def state(self, history: UserHistory) -> EASEState:
-        rows = history.known_positive
+        rows = history.known_positive if self.config.events == "positives" else history.known
         weights = recency_weights(len(rows), self.config.half_life)
         if len(rows):  # a re-watched item sums its weights, as in the training matrix
             rows, inverse = np.unique(rows, return_inverse=True)
@@ -123,15 +130,19 @@ class EASEModel:
         return state.weights * self._fitted()[state.rows, row]
 
     def save(self, folder: Path) -> None:
-        np.save(folder / "ease_b.npy", self._fitted())
+        np.save(folder / _filename(self.config), self._fitted())
 
     @classmethod
     def load(cls, folder: Path, config: EASEConfig) -> EASEModel:
         model = cls(config)
-        model.b = np.load(folder / "ease_b.npy", mmap_mode="r")
+        model.b = np.load(folder / _filename(config), mmap_mode="r")
         return model
 
     def _fitted(self) -> np.ndarray:
         if self.b is None:
             raise ConfigError("EASE model used before fit")
         return self.b
+
+
+def _filename(config: EASEConfig) -> str:
+    return "ease_b.npy" if config.events == "positives" else "ease_all_b.npy"

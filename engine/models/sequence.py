@@ -60,6 +60,9 @@ class SequenceConfig(StrictModel):
     members: int = Field(
         1, ge=1, description="models trained from seeds seed, seed + 1, ...: their logits are "
         "summed (states and item vectors side by side, so serving is still one dot product)")
+    negative_weight: float = Field(
+        1.0, ge=0, description="loss weight of a next item the user did not like (1: every "
+        "next item counts the same; lower: learn what users like next, not only what they see)")
     seed: int = 0
 
     @model_validator(mode="after")
@@ -138,22 +141,30 @@ class SequenceModel:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     def fit(self, sequences: Sequence[np.ndarray], n_items: int, *,
-            progress: bool = False) -> SequenceModel:
+            liked: Sequence[np.ndarray] | None = None, progress: bool = False,
+            ) -> SequenceModel:
+        """Train on item-row sequences; ``liked`` flags each event (needed when the next items
+        the user did not like are weighted differently, ``negative_weight`` != 1)."""
         if n_items < 1:
             raise ConfigError(f"n_items must be >= 1, got {n_items}")
         seqs = _check_sequences(sequences, n_items, ConfigError)
         if not any(len(s) >= 2 for s in seqs):
             raise ConfigError("no training sequence has 2 or more items: nothing to learn from")
         cfg = self.config
+        flags = _check_liked(liked, seqs, cfg.negative_weight != 1.0)
         start = time.perf_counter()
         # each row holds the newest max_len + 1 items: inputs are row[:-1], targets row[1:]
-        rows = _left_pad([s for s in seqs if len(s) >= 2], cfg.max_len + 1)
+        long = [i for i, s in enumerate(seqs) if len(s) >= 2]
+        rows = _left_pad([seqs[i] for i in long], cfg.max_len + 1)
+        # 0 padding, 1 not liked, 2 liked: aligned with rows
+        liked_rows = None if flags is None else _left_pad([flags[i] for i in long],
+                                                          cfg.max_len + 1)
         per_epoch = math.ceil(len(rows) / cfg.batch_size)
         epochs = cfg.epochs if cfg.max_steps is None else max(
             1, min(cfg.epochs, cfg.max_steps // per_epoch))
         steps = epochs * per_epoch
         bar = _progress(steps * cfg.members, progress)
-        nets = [self._train(rows, n_items, cfg.seed + k, epochs, steps, bar)
+        nets = [self._train(rows, liked_rows, n_items, cfg.seed + k, epochs, steps, bar)
                 for k in range(cfg.members)]
         if bar is not None:
             bar.close()
@@ -162,8 +173,8 @@ class SequenceModel:
         self.fit_seconds = time.perf_counter() - start
         return self
 
-    def _train(self, rows: torch.Tensor, n_items: int, seed: int, epochs: int, steps: int,
-               bar: Any) -> _SASRec:
+    def _train(self, rows: torch.Tensor, liked_rows: torch.Tensor | None, n_items: int, seed: int,
+               epochs: int, steps: int, bar: Any) -> _SASRec:
         """One member, trained from ``seed``."""
         cfg, dev = self.config, self.device
         lengths = (rows > 0).sum(1)
@@ -184,10 +195,11 @@ class SequenceModel:
                 for idx in _batches(lengths, cfg.batch_size, gen):
                     width = int(lengths[idx].max())  # trim the all-padding columns
                     batch = rows[idx, -width:].to(dev, non_blocking=True)
+                    liked = None if liked_rows is None else liked_rows[idx, -width:].to(dev)
                     neg = (torch.randint(n_items, (cfg.sampled_negatives,), generator=gen)
                            if sampled else None)
                     with torch.autocast(dev.type, torch.bfloat16, enabled=autocast):
-                        loss = _loss(net, batch, neg)
+                        loss = _loss(net, batch, liked, neg, cfg)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
@@ -214,10 +226,9 @@ class SequenceModel:
             for start in range(0, len(keep), cfg.inference_batch_size):
                 chunk = keep[start:start + cfg.inference_batch_size]
                 width = min(cfg.max_len, max(len(seqs[i]) for i in chunk))
-                batch = _left_pad([seqs[i] for i in chunk], width)
+                batch = _left_pad([seqs[i] for i in chunk], width).to(dev)
                 with torch.autocast(dev.type, torch.bfloat16,
                                     enabled=dev.type == "cuda" and cfg.mixed_precision):
-                    batch = batch.to(dev)
                     h = torch.cat([net(batch)[:, -1].float() for net in self._nets], dim=1)
                 out[chunk] = h.cpu().numpy()
         return out
@@ -286,22 +297,54 @@ def _prefix(member: int, members: int) -> str:
     return f"m{member}." if members > 1 else ""
 
 
-def _loss(net: _SASRec, batch: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:
-    """Mean next-item cross-entropy over the non-padding input positions."""
+def _loss(net: _SASRec, batch: torch.Tensor, liked_rows: torch.Tensor | None,
+          neg: torch.Tensor | None, cfg: SequenceConfig) -> torch.Tensor:
+    """Next-item cross-entropy over the non-padding input positions, averaged with each
+    target's weight (``negative_weight`` for a next item the user did not like)."""
     inp, tgt = batch[:, :-1], batch[:, 1:]
     keep = (inp > 0) & (tgt > 0)
     h = net(inp)[keep]
     tgt = tgt[keep]
+    weight = None
+    if liked_rows is not None and cfg.negative_weight != 1.0:
+        liked = liked_rows[:, 1:][keep] == 2
+        weight = torch.where(liked, 1.0, cfg.negative_weight).to(h.dtype)
     table = net.item.weight
     if neg is None:  # full softmax over rows 1..n (row 0 is padding)
-        return F.cross_entropy(h @ table[1:].T, tgt - 1)
+        return _weighted_mean(F.cross_entropy(h @ table[1:].T, tgt - 1, reduction="none"),
+                              weight)
     # sampled softmax: the positive first, then shared uniform negatives (uniform sampling gives
     # every logit the same logQ correction, so it is left out); accidental hits are masked
     neg = neg.to(h.device) + 1
     pos_logit = (h * table[tgt]).sum(-1, keepdim=True)
     neg_logit = (h @ table[neg].T).masked_fill(neg[None, :] == tgt[:, None], float("-inf"))
     logits = torch.cat([pos_logit, neg_logit], dim=1)
-    return F.cross_entropy(logits, torch.zeros(len(h), dtype=torch.long, device=h.device))
+    return _weighted_mean(F.cross_entropy(
+        logits, torch.zeros(len(h), dtype=torch.long, device=h.device), reduction="none"),
+        weight)
+
+
+def _weighted_mean(losses: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    if weight is None:
+        return losses.mean()
+    return (losses * weight).sum() / weight.sum().clamp_min(1e-6)
+
+
+def _check_liked(liked: Sequence[np.ndarray] | None, seqs: list[np.ndarray],
+                 needed: bool) -> list[np.ndarray] | None:
+    """Liked flags as int64 arrays aligned with ``seqs`` (None when the fit needs none)."""
+    if not needed:
+        return None
+    if liked is None or len(liked) != len(seqs):
+        raise ConfigError("negative_weight != 1 weighs the next items by whether the user "
+                          "liked them: pass one flag array per sequence (liked=...)")
+    out = []
+    for i, (flags, s) in enumerate(zip(liked, seqs, strict=True)):
+        f = np.asarray(flags)
+        if f.shape != s.shape:
+            raise ConfigError(f"sequence {i} has {len(s)} items but {f.size} liked flags")
+        out.append(f.astype(np.int64))
+    return out
 
 
 def _batches(lengths: torch.Tensor, size: int, gen: torch.Generator) -> list[torch.Tensor]:

@@ -37,6 +37,7 @@ class BehaviourState:
 
     history: UserHistory
     ease: EASEState | None = None
+    ease_all: EASEState | None = None
     als: np.ndarray | None = None  # folded-in ALS factor
     sequence: np.ndarray | None = None  # the sequence model's output at the last position
     content_query: np.ndarray | None = None  # W u: the user in the content map's space
@@ -61,6 +62,7 @@ class TrainedModel:
         blend: BlendConfig,
         *,
         ease: EASEModel | None = None,
+        ease_all: EASEModel | None = None,
         als: ALSModel | None = None,
         sequence: SequenceModel | None = None,
         sequence_positives_only: bool = False,
@@ -69,6 +71,7 @@ class TrainedModel:
     ) -> None:
         self.items, self.rule, self.blend = items, rule, blend
         self.ease, self.als, self.sequence = ease, als, sequence
+        self.ease_all = ease_all  # EASE over every event (ease: over positives)
         self.sequence_positives_only = sequence_positives_only
         self.content_map = content_map
         self.manifest = manifest
@@ -97,6 +100,8 @@ class TrainedModel:
         state = BehaviourState(history)
         if self.ease is not None:
             state.ease = self.ease.state(history)
+        if self.ease_all is not None:
+            state.ease_all = self.ease_all.state(history)
         if self.als is not None:
             state.als = self.als.state(history)
             if self.content_map is not None:
@@ -125,6 +130,9 @@ class TrainedModel:
 
         if self.ease is not None and state.ease is not None:
             out["ease"] = per_known(lambda r: self.ease.score(state.ease, r))  # type: ignore
+        if self.ease_all is not None and state.ease_all is not None:
+            out["ease_all"] = per_known(
+                lambda r: self.ease_all.score(state.ease_all, r))  # type: ignore
         if self.als is not None and state.als is not None:
             out["als"] = per_known(lambda r: self.als.score(state.als, r))  # type: ignore
         if self.sequence is not None and state.sequence is not None:
