@@ -170,6 +170,10 @@ def test_max_steps_bounds_the_epochs_of_a_large_log() -> None:
     assert model.epochs_run == 2
     assert SequenceModel(SequenceConfig(**{**TINY, "epochs": 3})).fit(
         data, N_ITEMS).epochs_run == 3
+    # the budget is for all members together: two members get half the epochs each
+    pair = SequenceModel(SequenceConfig(**{**TINY, "epochs": 10, "max_steps": 16,
+                                           "members": 2})).fit(data, N_ITEMS)
+    assert pair.epochs_run == 2
 
 
 def branching_log(n_users: int = 160, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:

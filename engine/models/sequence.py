@@ -42,8 +42,8 @@ class SequenceConfig(StrictModel):
     # epochs and learning rate chosen on MovieLens 100K validation (positive-only sequences)
     epochs: int = Field(30, ge=1, description="passes over the training sequences")
     max_steps: int | None = Field(
-        1500, ge=1, description="optimizer steps per member at most: a large log gets fewer "
-        "epochs (each of them sees more data), so training time stays bounded")
+        3600, ge=1, description="optimizer steps at most, all members together: a large log "
+        "gets fewer epochs (each of them sees more data), so training time stays bounded")
     batch_size: int = Field(128, ge=1, description="sequences per training step")
     learning_rate: float = Field(5e-3, gt=0, description="AdamW peak learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay")
@@ -161,7 +161,7 @@ class SequenceModel:
                                                           cfg.max_len + 1)
         per_epoch = math.ceil(len(rows) / cfg.batch_size)
         epochs = cfg.epochs if cfg.max_steps is None else max(
-            1, min(cfg.epochs, cfg.max_steps // per_epoch))
+            1, min(cfg.epochs, cfg.max_steps // (per_epoch * cfg.members)))
         steps = epochs * per_epoch
         bar = _progress(steps * cfg.members, progress)
         nets = [self._train(rows, liked_rows, n_items, cfg.seed + k, epochs, steps, bar)
