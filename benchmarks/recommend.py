@@ -238,7 +238,9 @@ def bench_trained(n: int, args) -> dict:
         print(f"[{n} trained] built in {time.time() - t0:.0f}s", flush=True)
         config = TrainingConfig(
             ease=None if n > 20_000 else {}, ease_all=None if n > 20_000 else {"events": "all"},
-            sequence={"epochs": args.sequence_epochs, "members": 2},  # two members, as served
+            # the served sequence model (seeds, loss weights), with fewer epochs
+            sequence=TrainingConfig().sequence.model_copy(  # type: ignore[union-attr]
+                update={"epochs": args.sequence_epochs}),
             content_map={"spaces": ["fused"], "ridges": [10.0], "folds": 2},
             blend_grid={"sequence": [0.0, 1.0, 2.0], "popularity": [-0.5, 0.0],
                         "als": [0.0, 0.5], "new_item": [0.5]},
