@@ -153,7 +153,7 @@ def train(store: VectorStore, events: Any, config: TrainingConfig | None = None,
             final = _fit(data, final_cfg, content, [choice["lam"]], choose_map=False)
             model = _assemble(final, choice, cfg, data, content, parts.get("map_choice"))
         with phases("save"):
-            manifest = _manifest(store, events, data, cfg, choice, validation, parts,
+            manifest = _manifest(store, events, data, cfg, model, choice, validation, parts,
                                  collection, phases.timings)
             path = save_model(model, manifest, models_dir)
         with phases("publish"):
@@ -328,7 +328,8 @@ def _choose(sets: dict[Variant, TuningSet], cfg: TrainingConfig,
             if score > best[0]:
                 best = (score, v, weights)
 
-    default = next((v[2] for v in sets if v[2] == _all_half_life(cfg)), next(iter(sets))[2])
+    present = [v[2] for v in sets]
+    default = _all_half_life(cfg) if _all_half_life(cfg) in present else present[0]
     search([v for v in sets if v[2] == default])
     search([v for v in sets if v[:2] == best[1][:2] and v[2] != default])
     score, variant, weights = best
@@ -361,8 +362,8 @@ def _assemble(parts: dict[str, Any], choice: dict[str, Any], cfg: TrainingConfig
 
 
 def _manifest(store: VectorStore, events: Any, data: TrainingData, cfg: TrainingConfig,
-              choice: dict[str, Any], validation: dict[str, Any], parts: dict[str, Any],
-              collection: str, timings: dict[str, float]) -> Manifest:
+              model: TrainedModel, choice: dict[str, Any], validation: dict[str, Any],
+              parts: dict[str, Any], collection: str, timings: dict[str, float]) -> Manifest:
     import importlib.metadata as md
 
     libraries = {}
@@ -378,10 +379,9 @@ def _manifest(store: VectorStore, events: Any, data: TrainingData, cfg: Training
         data_fingerprint=events.fingerprint(),
         counts={"users": data.n_users, "items": data.n_items, "events": data.n_events},
         positives=cfg.positives,
-        ease=cfg.ease.model_copy(update={"lam": choice["lam"],
-                                         "half_life": choice["half_life"]}) if cfg.ease else None,
-        ease_all=cfg.ease_all.model_copy(update={"half_life": choice["ease_all_half_life"]})
-        if cfg.ease_all and choice["weights"].get("ease_all") else None,
+        # the EASE settings as served (lam and half-lives chosen on validation)
+        ease=model.ease.config if model.ease else None,
+        ease_all=model.ease_all.config if model.ease_all else None,
         als=cfg.als, sequence=cfg.sequence.model_dump() if cfg.sequence else None,
         sequence_positives_only=cfg.sequence_positives_only,
         content_map={"trials": parts.get("map_choice")} if parts.get("map_choice") else None,
