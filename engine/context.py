@@ -14,7 +14,7 @@ from mosaicrec.indexing.stores.base import Filter
 if TYPE_CHECKING:
     from mosaicrec.engine.models.trained import BehaviourState
 
-__all__ = ["Candidate", "RecContext", "Stage"]
+__all__ = ["Candidate", "RecContext", "SignalTable", "Stage"]
 
 
 @dataclass
@@ -30,6 +30,21 @@ class Candidate:
     sources: list[str] = field(default_factory=list)  # candidate sources that proposed it
     stored: bool = True  # False once a payload read finds the item gone from the collection
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # read with its search hit
+
+
+@dataclass
+class SignalTable:
+    """The score stage's parts of every candidate's score, one row each: made into a dict only
+    for the items that make the list (a request scores hundreds of candidates, shows ten)."""
+
+    names: list[str]
+    values: np.ndarray  # (candidates, names)
+    rows: dict[str, int]  # candidate id -> row
+
+    def of(self, item_id: str) -> dict[str, float] | None:
+        row = self.rows.get(item_id)
+        return None if row is None else dict(zip(self.names, self.values[row].tolist(),
+                                                  strict=True))
 
 
 @dataclass
@@ -53,6 +68,7 @@ class RecContext:
     history: list[Interaction] = field(default_factory=list)  # the events the list is built on
     state: BehaviourState | None = None  # the trained model's view of the user
     candidates: list[Candidate] = field(default_factory=list)
+    scored: SignalTable | None = None  # the score stage's parts, read for the final list
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # candidate vectors, if fetched
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage
     profile_loader: Callable[[], UserProfile | None] | None = None

@@ -40,9 +40,14 @@ class Explainer:
         if not trained:
             vectors = self.retriever.vectors([c.id for c in cands], self.space)
             return [self._fixed(c) or self._content(ctx, c, vectors) for c in cands]
-        history = {c.id: self._behaviour_history(ctx, c.id)[: self.top] for c in cands}
+        history = self._behaviour_history(ctx, cands)
         named = list(dict.fromkeys(i for h in history.values() for i, _ in h))
-        vectors = self.retriever.vectors(named + [c.id for c in cands], self.space)
+        # the rerank stage's MMR has usually read the candidates' vectors already
+        vectors = {i: ctx.vectors[i] for i in [*named, *(c.id for c in cands)]
+                   if i in ctx.vectors}
+        vectors.update(self.retriever.vectors(
+            [i for i in dict.fromkeys([*named, *(c.id for c in cands)]) if i not in vectors],
+            self.space))
         labels = {i: str(p.get(self.label_field, i))
                   for i, p in self.retriever.payloads(named).items()}
         return [explain_blended(
@@ -84,24 +89,33 @@ class Explainer:
         total = sum(parts.values())
         return {m: v / total for m, v in parts.items()} if total > 0 else {}
 
-    def _behaviour_history(self, ctx: RecContext, item_id: str) -> list[tuple[str, float]]:
-        """History items behind a behaviour score, strongest first: EASE's per-item terms, or
-        the cosine of ALS factors with the newest positives."""
+    def _behaviour_history(self, ctx: RecContext, cands: Sequence[Candidate],
+                           ) -> dict[str, list[tuple[str, float]]]:
+        """Per candidate, the ``top`` history items behind its behaviour score, strongest
+        first: EASE's per-item terms, or the cosine of ALS factors with the newest positives
+        (one matrix product for the whole list)."""
         model, state = self.model, ctx.state
         assert model is not None and state is not None
-        row = model.items.row(item_id)
-        if row < 0:
-            return []
-        ids = model.items.ids
+        out: dict[str, list[tuple[str, float]]] = {c.id: [] for c in cands}
+        rows = model.items.rows([c.id for c in cands])
+        known = [(c.id, r) for c, r in zip(cands, rows.tolist(), strict=True) if r >= 0]
+        if not known:
+            return out
+        cols = np.array([r for _, r in known])
         if model.ease is not None and state.ease is not None and len(state.ease.rows):
-            terms = model.ease.contributions(state.ease, row)
-            pairs = [(ids[r], float(w)) for r, w in zip(state.ease.rows, terms, strict=True)]
+            history = state.ease.rows
+            terms = model.ease.contributions(state.ease, cols)
         elif model.als is not None and model.als.item_vectors is not None:
-            recent = np.unique(state.history.known_positive[-50:])
-            vecs = model.als.item_vectors
-            sims = vecs[recent] @ vecs[row] / np.maximum(
-                np.linalg.norm(vecs[recent], axis=1) * np.linalg.norm(vecs[row]), 1e-12)
-            pairs = [(ids[r], float(s)) for r, s in zip(recent, sims, strict=True)]
+            history = np.unique(state.history.known_positive[-50:])
+            a, b = model.als.item_vectors[history], model.als.item_vectors[cols]
+            terms = (a @ b.T) / np.maximum(np.outer(np.linalg.norm(a, axis=1),
+                                                    np.linalg.norm(b, axis=1)), 1e-12)
         else:
-            return []
-        return sorted((p for p in pairs if p[1] > 0), key=lambda t: -t[1])
+            return out
+        ids = model.items.ids
+        for j, (item, _) in enumerate(known):
+            t = terms[:, j]
+            best = np.argsort(-t, kind="stable")[: self.top]
+            out[item] = [(ids[history[r]], float(t[r])) for r in best if t[r] > 0]
+        return out
+

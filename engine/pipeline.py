@@ -290,9 +290,10 @@ class Recommender:
         return len(users)
 
     def candidate_signals(self, history: Sequence[Interaction], *, content: bool = False,
-                          ) -> tuple[list[str], dict[str, np.ndarray], Any]:
+                          ) -> tuple[list[str], dict[str, np.ndarray], Any, list[list[str]]]:
         """The served history and candidate stages for a given history, then every raw signal
-        of the candidates (before blending): what tuning on validation scores once per user."""
+        of the candidates (before blending) and the sources that proposed each: what tuning
+        on validation scores once per user."""
         if self.model is None:
             raise ConfigError("candidate signals need a trained model")
         ctx = self._context(None, 10, None, True, None, (), history)
@@ -300,7 +301,8 @@ class Recommender:
         self.stages["candidates"].run(ctx)
         signals = raw_signals(ctx, self.model, self.retriever, self.popularity,
                               content_space=self.config.space if content else None)
-        return [c.id for c in ctx.candidates], signals, ctx.state
+        return ([c.id for c in ctx.candidates], signals, ctx.state,
+                [c.sources for c in ctx.candidates])
 
     def profile(self, user_id: str) -> UserProfile:
         """The user's current (cached) fusion profile."""
@@ -369,6 +371,9 @@ class Recommender:
         return out
 
     def _finish(self, ctx: RecContext) -> list[Recommendation]:
+        if ctx.scored is not None:
+            for c in ctx.candidates:
+                c.signals = ctx.scored.of(c.id) or c.signals
         self._fill_payloads(ctx.candidates)
         explanations = self.explainer.explain(ctx, ctx.candidates) if self.config.explain \
             else [None] * len(ctx.candidates)

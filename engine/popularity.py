@@ -34,8 +34,8 @@ class _Counts:
 
     def count(self, ids: Sequence[str], *, recent: bool = False) -> np.ndarray:
         self.refresh()
-        table = self.recent if recent else self.counts
-        return np.fromiter((table.get(i, 0) for i in ids), np.float64, len(ids))
+        get = (self.recent if recent else self.counts).get
+        return np.array([get(i, 0) for i in ids], np.float64)
 
     def z(self, ids: Sequence[str]) -> np.ndarray:
         """z-scored log(1 + count) against the whole catalogue (unused items count as 0)."""

@@ -26,7 +26,7 @@ from pydantic import Field
 from mosaicrec.config import StrictModel
 from mosaicrec.engine.models.als import ALSConfig, ALSModel
 from mosaicrec.engine.models.artefact import Manifest, new_version, save_model, schema_fingerprint
-from mosaicrec.engine.models.blend import BlendConfig, TuningSet, tune_blend
+from mosaicrec.engine.models.blend import BlendConfig
 from mosaicrec.engine.models.content_map import ContentMap, ContentMapConfig, choose_content_map
 from mosaicrec.engine.models.data import PositiveRule, TrainingData
 from mosaicrec.engine.models.ease import EASEConfig, EASEModel
@@ -34,14 +34,11 @@ from mosaicrec.engine.models.sequence import SequenceConfig, SequenceModel
 from mosaicrec.engine.models.trained import TrainedModel
 from mosaicrec.engine.publish import catalogue_vectors, publish_vectors
 from mosaicrec.engine.stages.candidates import SourceLimits
+from mosaicrec.engine.tuning import Variant, choose, model_from_parts, tuning_sets
 from mosaicrec.errors import ConfigError
 from mosaicrec.indexing.stores.base import VectorStore
 
 __all__ = ["TrainingConfig", "TrainReport", "train"]
-
-_DAY = 86400.0
-# a blend's EASE setting: EASE's lam and query half-life, and ease_all's query half-life
-Variant = tuple[float, float | None, float | None]
 
 
 def _default_grid() -> dict[str, list[float]]:
@@ -88,6 +85,10 @@ class TrainingConfig(StrictModel):
     sources: SourceLimits = Field(default_factory=SourceLimits)
     content_space: str = Field("fused", description="space of the fusion user model")
     trend_days: float = Field(14.0, gt=0)
+    drop_tolerance: float = Field(
+        0.001, description="a sequence model the blend gives no weight still proposes "
+        "candidates: it is dropped (not refitted) when leaving its candidates out costs at "
+        "most this validation NDCG@10 (negative: never dropped)")
     max_tuning_users: int | None = Field(
         1500, ge=1, description="validation users sampled (seeded) for tuning; None = all")
     seed: int = 0
@@ -120,6 +121,10 @@ class _Phases:
         self.timings[name] = round(time.perf_counter() - t0, 3)
         self.bar.update(1)
 
+    def detail(self, phase: str, seconds: dict[str, float]) -> None:
+        """Time the parts of a phase too (``"fit on train / sequence"``)."""
+        self.timings.update({f"{phase} / {name}": s for name, s in seconds.items()})
+
     def close(self) -> None:
         self.bar.close()
 
@@ -143,15 +148,20 @@ def train(store: VectorStore, events: Any, config: TrainingConfig | None = None,
         with phases("fit on train"):
             reduced, targets = data.holdout(cfg.holdout, cfg.min_events)
             parts = _fit(reduced, cfg, content, _ease_lams(cfg, data.n_items), choose_map=True)
+        phases.detail("fit on train", parts["seconds"])
         with phases("tuning signals"):
-            tuning = _tuning_sets(store, reduced, targets, parts, content, cfg)
+            tuning = tuning_sets(store, reduced, targets, parts, content, cfg)
         with phases("blend"):
-            choice, validation = _choose(tuning, cfg)
+            choice, validation = choose(tuning, cfg)
         with phases("refit"):
-            unused = {} if choice["weights"].get("ease_all") else {"ease_all": None}
+            # a model validation gives nothing to is not refitted
+            unused = {name: None for name in choice["drop"]}
+            if not choice["weights"].get("ease_all"):
+                unused["ease_all"] = None
             final_cfg = cfg.model_copy(update={"content_map": None, **unused})
             final = _fit(data, final_cfg, content, [choice["lam"]], choose_map=False)
             model = _assemble(final, choice, cfg, data, content, parts.get("map_choice"))
+        phases.detail("refit", final["seconds"])
         with phases("save"):
             manifest = _manifest(store, events, data, cfg, model, choice, validation, parts,
                                  collection, phases.timings)
@@ -178,171 +188,46 @@ def _ease_lams(cfg: TrainingConfig, n_items: int) -> list[float]:
 
 def _fit(data: TrainingData, cfg: TrainingConfig, content: Any, lams: list[float], *,
          choose_map: bool) -> dict[str, Any]:
+    """The behaviour models fitted on ``data``; ``parts["seconds"]`` times each of them."""
     parts: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+
+    @contextmanager
+    def timed(name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        yield
+        seconds[name] = round(time.perf_counter() - t0, 3)
+
     if cfg.ease is not None:
-        parts["ease"] = {lam: EASEModel(cfg.ease.model_copy(update={"lam": lam})).fit(data)
-                         for lam in lams}
+        with timed("ease"):
+            parts["ease"] = {lam: EASEModel(cfg.ease.model_copy(update={"lam": lam})).fit(data)
+                             for lam in lams}
     if cfg.ease_all is not None and any(cfg.blend_grid.get("ease_all", [])):
-        parts["ease_all"] = EASEModel(cfg.ease_all).fit(data)
+        with timed("ease_all"):
+            parts["ease_all"] = EASEModel(cfg.ease_all).fit(data)
     if cfg.als is not None:
-        parts["als"] = ALSModel(cfg.als).fit(data)
+        with timed("als"):
+            parts["als"] = ALSModel(cfg.als).fit(data)
     if cfg.sequence is not None:
         seqs = data.positive_sequences() if cfg.sequence_positives_only else data.sequences
         liked = [np.ones(len(s), bool) for s in seqs] if cfg.sequence_positives_only \
             else data.positive
-        parts["sequence"] = SequenceModel(cfg.sequence).fit(seqs, data.n_items, liked=liked,
-                                                            progress=cfg.progress)
+        with timed("sequence"):
+            parts["sequence"] = SequenceModel(cfg.sequence).fit(
+                seqs, data.n_items, liked=liked, progress=cfg.progress)
     if choose_map and cfg.content_map is not None and "als" in parts:
         als: ALSModel = parts["als"]
         spaces = {s: content.aligned(data.items.ids, s) for s in cfg.content_map.spaces
                   if s in content.spaces}
         if spaces:
-            mapped, trials = choose_content_map(
-                {s: m for s, (m, _) in spaces.items()}, {s: h for s, (_, h) in spaces.items()},
-                als.item_vectors, als.user_vectors(data), data.positives, cfg.content_map)
+            with timed("content_map"):
+                mapped, trials = choose_content_map(
+                    {s: m for s, (m, _) in spaces.items()},
+                    {s: h for s, (_, h) in spaces.items()}, als.item_vectors,
+                    als.user_vectors(data), data.positives, cfg.content_map)
             parts["content_map"], parts["map_choice"] = mapped, trials
+    parts["seconds"] = seconds
     return parts
-
-
-def _model(parts: dict[str, Any], variant: Variant, cfg: TrainingConfig, items: Any,
-           weights: dict[str, float] | None = None) -> TrainedModel:
-    lam, half_life, all_half_life = variant
-    ease = parts["ease"][lam].with_half_life(half_life) if "ease" in parts else None
-    ease_all = parts["ease_all"].with_half_life(all_half_life) if "ease_all" in parts else None
-    return TrainedModel(items, cfg.positives, BlendConfig(weights=weights or {}), ease=ease,
-                        ease_all=ease_all, als=parts.get("als"), sequence=parts.get("sequence"),
-                        sequence_positives_only=cfg.sequence_positives_only,
-                        content_map=parts.get("content_map"))
-
-
-def _tuning_sets(store: VectorStore, reduced: TrainingData, targets: list[np.ndarray],
-                 parts: dict[str, Any], content: Any, cfg: TrainingConfig,
-                 ) -> dict[tuple[float, float | None], TuningSet]:
-    """Per EASE setting, each validation user's candidates and raw signals, computed by the
-    serving code over the models fitted on the reduced log."""
-    from mosaicrec.engine.pipeline import Recommender, RecommenderConfig
-    from mosaicrec.engine.popularity import FixedPopularity
-    from mosaicrec.engine.retrieval import MemoryRetriever
-
-    # validation users: held-out positives and some history left to recommend from
-    users = [u for u, t in enumerate(targets) if len(t) and len(reduced.sequences[u])]
-    if cfg.max_tuning_users is not None and len(users) > cfg.max_tuning_users:
-        rng = np.random.default_rng(cfg.seed)
-        users = sorted(rng.choice(users, cfg.max_tuning_users, replace=False).tolist())
-    if not users:
-        raise ConfigError(f"no user has {cfg.min_events} events or more: nothing to validate "
-                          "on (lower min_events, or import more events)")
-    lams = list(parts.get("ease", {1.0: None}))
-    base = cfg.ease.lam if cfg.ease and cfg.ease.lam in lams else lams[0]
-    base_hl = cfg.ease.half_life if cfg.ease else None
-    model = _model(parts, (base, base_hl, _all_half_life(cfg)), cfg, reduced.items)
-    memory = MemoryRetriever(_memory_spaces(model, content, reduced),
-                             new_ids=[i for i in content.ids if i not in reduced.items])
-    counts = reduced.interaction_counts
-    newest = max((float(t.max()) for t in reduced.timestamps if len(t)), default=0.0)
-    popularity = FixedPopularity(dict(zip(reduced.items.ids, counts.astype(int), strict=True)),
-                                 _recent_counts(reduced, newest - cfg.trend_days * _DAY),
-                                 catalogue_size=len(content.ids))
-    space = cfg.content_space if cfg.content_space in content.spaces else \
-        next(iter(store.schema.vectors))
-    # every source proposes while the weights are being chosen
-    sources = cfg.sources.model_copy(update={"content_only_when_weighted": False})
-    rec = Recommender(store, None, config=RecommenderConfig(space=space, sources=sources,
-                                                            explain=False),
-                      model=model, retriever=memory, popularity=popularity)
-    wants_content = any(w for w in cfg.blend_grid.get("content", [0.0]))
-    ease_models = {(lam, hl): parts["ease"][lam].with_half_life(hl) for lam in lams
-                   for hl in cfg.ease_half_lives} if "ease" in parts else {}
-    all_models = {hl: parts["ease_all"].with_half_life(hl) for hl in cfg.ease_all_half_lives
-                  } if "ease_all" in parts else {}
-    sets = {(*e, a): TuningSet() for e in (ease_models or [(base, base_hl)])
-            for a in (all_models or [None])}
-    for u in users:
-        ids, signals, state = rec.candidate_signals(reduced.events_of(u),
-                                                    content=wants_content)
-        rows = reduced.items.rows(ids)
-        hit = np.isin(rows, targets[u]) & (rows >= 0)
-        # each EASE variant scores the candidates once; the sets share those arrays
-        ease = {v: _known_scores(m, state.history, rows) for v, m in ease_models.items()}
-        ease_all = {hl: _known_scores(m, state.history, rows) for hl, m in all_models.items()}
-        for (lam, hl, all_hl), tuning in sets.items():
-            sig = dict(signals)
-            if ease:
-                sig["ease"] = ease[(lam, hl)]
-            if ease_all:
-                sig["ease_all"] = ease_all[all_hl]
-            tuning.signals.append(sig)
-            tuning.relevant.append(hit)
-            tuning.n_relevant.append(len(targets[u]))
-    return sets
-
-
-def _all_half_life(cfg: TrainingConfig) -> float | None:
-    return cfg.ease_all.half_life if cfg.ease_all else None
-
-
-def _known_scores(model: EASEModel, history: Any, rows: np.ndarray) -> np.ndarray:
-    """An EASE model's scores of candidate rows (NaN on the items it does not know)."""
-    known = rows >= 0
-    values = np.full(len(rows), np.nan)
-    values[known] = model.score(model.state(history), rows[known])
-    return values
-
-
-def _memory_spaces(model: TrainedModel, content: Any, data: TrainingData,
-                   ) -> dict[str, tuple[list[str], np.ndarray, str]]:
-    spaces: dict[str, tuple[list[str], np.ndarray, str]] = {
-        name: (ids, content.spaces[name][rows], "cosine")
-        for name in content.spaces for ids, rows in [content.present_ids(name)]}
-    vectors = model.behaviour_vectors(content.ids, content.by_id(
-        model.content_map.space) if model.content_map is not None else None)
-    for name, (ids, matrix) in vectors.items():
-        spaces[name] = (ids, matrix, "dot")
-    return spaces
-
-
-def _recent_counts(data: TrainingData, since: float) -> dict[str, int]:
-    counts: dict[str, set[int]] = {}
-    for u, (seq, ts) in enumerate(zip(data.sequences, data.timestamps, strict=True)):
-        for r in seq[ts >= since]:
-            counts.setdefault(data.items.ids[r], set()).add(u)
-    return {i: len(us) for i, us in counts.items()}
-
-
-def _choose(sets: dict[Variant, TuningSet], cfg: TrainingConfig,
-            ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """EASE's setting and the blend weights (at ease_all's default half-life), then ease_all's
-    half-life with that setting: two short searches instead of one over their product."""
-    grid = {k: v for k, v in cfg.blend_grid.items() if k != "ease_all" or cfg.ease_all}
-    if cfg.ease is not None:
-        grid["ease"] = [1.0]  # the anchor: other weights are relative to it
-    best: tuple[float, Any, Any] = (-np.inf, None, None)
-    trials: list[dict[str, Any]] = []
-
-    def search(variants: list[Variant]) -> None:
-        nonlocal best
-        for v in variants:
-            weights, score, _ = tune_blend(sets[v], grid)
-            trials.append({"lam": v[0], "half_life": v[1], "ease_all_half_life": v[2],
-                           "weights": weights, "ndcg@10": score})
-            if score > best[0]:
-                best = (score, v, weights)
-
-    present = [v[2] for v in sets]
-    default = _all_half_life(cfg) if _all_half_life(cfg) in present else present[0]
-    search([v for v in sets if v[2] == default])
-    search([v for v in sets if v[:2] == best[1][:2] and v[2] != default])
-    score, variant, weights = best
-    tuning = sets[variant]
-    singles = {name: tune_blend(tuning, {name: [1.0]})[1] for name in
-               ("ease", "ease_all", "als", "sequence", "popularity", "content") if name in grid}
-    recall = float(np.mean([r.sum() / max(n, 1) for r, n in
-                            zip(tuning.relevant, tuning.n_relevant, strict=True)]))
-    validation = {"ndcg@10": score, "users": len(tuning.relevant), "single_signals": singles,
-                  "candidate_recall": recall, "trials": trials}
-    lam, hl, all_hl = variant
-    return {"lam": lam, "half_life": hl, "ease_all_half_life": all_hl,
-            "weights": weights}, validation
 
 
 def _variant(choice: dict[str, Any]) -> Variant:
@@ -351,7 +236,7 @@ def _variant(choice: dict[str, Any]) -> Variant:
 
 def _assemble(parts: dict[str, Any], choice: dict[str, Any], cfg: TrainingConfig,
               data: TrainingData, content: Any, map_trials: Any) -> TrainedModel:
-    model = _model(parts, _variant(choice), cfg, data.items,
+    model = model_from_parts(parts, _variant(choice), cfg, data.items,
                    {k: v for k, v in choice["weights"].items() if v != 0})
     if cfg.content_map is not None and model.als is not None and map_trials:
         best = max(map_trials, key=lambda t: t["pseudo_new_ndcg@10"])
@@ -382,7 +267,7 @@ def _manifest(store: VectorStore, events: Any, data: TrainingData, cfg: Training
         # the EASE settings as served (lam and half-lives chosen on validation)
         ease=model.ease.config if model.ease else None,
         ease_all=model.ease_all.config if model.ease_all else None,
-        als=cfg.als, sequence=cfg.sequence.model_dump() if cfg.sequence else None,
+        als=cfg.als, sequence=model.sequence.config.model_dump() if model.sequence else None,
         sequence_positives_only=cfg.sequence_positives_only,
         content_map={"trials": parts.get("map_choice")} if parts.get("map_choice") else None,
         blend=BlendConfig(weights={k: v for k, v in choice["weights"].items() if v != 0}),

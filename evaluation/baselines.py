@@ -107,7 +107,7 @@ class ItemKNN:
 
     def fit(self, history: History) -> ItemKNN:
         x = history.positives
-        co = np.asarray((x.T @ x).todense(), dtype=np.float64)
+        co = np.asarray((x.T @ x).todense(), dtype=np.float32)  # items^2: half the memory
         norms = np.sqrt(np.diag(co))
         sim = co / np.maximum(np.outer(norms, norms), 1e-12)
         np.fill_diagonal(sim, 0.0)
@@ -144,7 +144,8 @@ class EASE:
 
     def fit(self, history: History) -> EASE:
         x = history.positives
-        gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
+        # float32 as in the engine's EASE: half the memory and the inversion time
+        gram = np.asarray((x.T @ x).todense(), dtype=np.float32)
         gram[np.diag_indices_from(gram)] += self.config.lam
         p = spd_inverse(gram)
         b = -p / np.diag(p)
@@ -190,7 +191,8 @@ class ALSConfig(_Config):
     alpha: float = Field(1.0, gt=0)
     iterations: int = Field(15, ge=1)
     seed: int = 0
-    num_threads: int = Field(1, ge=1)
+    num_threads: int = Field(0, ge=0, description="0: every core. Each user's and item's "
+                             "solve is independent, so the factors do not depend on it")
 
 
 class ALS(_FactorModel):

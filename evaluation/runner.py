@@ -126,8 +126,9 @@ def _split_summary(suite: Suite) -> dict[str, Any]:
 def run_evaluation(config: EvaluationConfig) -> EvaluationReport:
     """Run every method; tune on validation, refit on train+validation, evaluate once on test.
 
-    BLAS runs on one thread: results do not depend on the thread count, and on a busy machine
-    multi-threaded BLAS spends its time waiting (small matrix products got 10x slower).
+    BLAS runs on one thread: on a busy machine multi-threaded BLAS spends its time waiting
+    (small matrix products got 10x slower). EASE's inversions are the exception: one long
+    dense factorisation that every core speeds up (repeatable run to run on one machine).
     """
     from threadpoolctl import threadpool_limits
 

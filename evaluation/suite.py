@@ -63,6 +63,7 @@ class Suite:
         self.tuning_log: dict[str, list[dict[str, Any]]] = {}
         self.per_user: dict[str, np.ndarray] = {}
         self.served_info: dict[str, Any] = {}
+        self.method_seconds: dict[str, float] = {}  # per baseline: tuning, refit and test
 
     # -- helpers ----------------------------------------------------------------------------
     def _chance_level(self, draws: int = 200) -> dict[str, float]:
@@ -107,12 +108,15 @@ class Suite:
                description: str, bar: Any = None) -> MethodRow:
         if bar is not None:
             bar.set_postfix_str(name)
+        start = time.perf_counter()
         result = grid_search(build, grid, self.val, on_trial=bar.update if bar else None)
         self._log(name, result)
         method = build(result.best)
         method.name = name
-        return self._row(method, description=description, params=result.best,
-                         tuned=len(grid) > 1, val_score=result.best_score)
+        row = self._row(method, description=description, params=result.best,
+                        tuned=len(grid) > 1, val_score=result.best_score)
+        self.method_seconds[name] = time.perf_counter() - start
+        return row
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, timings: dict[str, float], store: Any, workdir: Path) -> list[MethodRow]:
@@ -124,6 +128,7 @@ class Suite:
             t = time.perf_counter()
             rows.extend(step())
             timings[name] = time.perf_counter() - t
+        timings.update({f"baselines / {k}": v for k, v in self.method_seconds.items()})
         return rows
 
     def _baselines(self) -> list[MethodRow]:
@@ -139,7 +144,7 @@ class Suite:
             ("ALS (implicit)", lambda p: bl.ALS(bl.ALSConfig(**p)),
              expand_grid(factors=g.als_factors, regularization=g.als_regularization,
                          alpha=g.als_alpha, iterations=[g.als_iterations], seed=[seed]),
-             "implicit ALS, CPU, 1 thread"),
+             "implicit ALS, CPU"),
             ("BPR (implicit)", lambda p: bl.BPR(bl.BPRConfig(**p)),
              expand_grid(factors=g.bpr_factors, learning_rate=g.bpr_learning_rate,
                          regularization=g.bpr_regularization, iterations=[g.bpr_iterations],
@@ -174,7 +179,9 @@ class Suite:
         from mosaicrec.evaluation.served import event_store_from_split, served_lists
 
         cfg, k = self.config, max(self.ks)
+        start = time.perf_counter()
         events = event_store_from_split(self.split.frame)
+        self.served_info["event store"] = {"seconds": time.perf_counter() - start}
         training = cfg.training_config()
         report = train(store, events, training, models_dir=workdir / "models",
                        collection=store.config.collection)
@@ -186,15 +193,17 @@ class Suite:
             res = evaluate_top(name, lists.top, self.test, ks=self.ks,
                                diversity_vectors=self.spaces.get(cfg.diversity_space),
                                user_slices=self.user_slices)
-            cold = None
+            cold, cold_seconds = None, 0.0
             if len(self.cold_users_items):
                 cold_lists = served_lists(rec, self.catalogue, self.cold_users_items, k,
                                           only_items=self.test.cold_items,
                                           progress=cfg.progress, desc=f"{name}, new items")
                 cold = evaluate_cold_top(cold_lists.top, self.test, self.cold_users_items,
                                          self.ks)
+                cold_seconds = cold_lists.seconds
             trained = model is not None
-            self.served_info[name] = {"seconds": lists.seconds, "latency_ms": lists.latency_ms}
+            self.served_info[name] = {"seconds": lists.seconds, "latency_ms": lists.latency_ms,
+                                      "new items seconds": cold_seconds}
             rows.append(self._make_row(
                 res, family="mosaicrec", tuned=trained,
                 val_score=report.manifest.validation.get("ndcg@10") if trained else None,

@@ -160,10 +160,12 @@ class CollectionHandle:
             self._encoders = self._searcher = self._recommender = None
 
     def warm_up(self) -> None:
-        """Open everything a request needs (readiness): store, events, model, encoders; then
-        precompute the lists of the most recently active users (``warm_users``)."""
+        """Open everything a request needs (readiness): store (its payloads read once, see
+        :meth:`~mosaicrec.indexing.stores.base.VectorStore.warm`), events, model, encoders;
+        then precompute the lists of the most recently active users (``warm_users``)."""
         if not self.exists:
             return
+        self.store.warm()
         self.recommender  # noqa: B018
         self.searcher  # noqa: B018
         s = self.settings

@@ -215,3 +215,29 @@ def test_negative_weight_zero_learns_only_the_liked_next_items() -> None:
     # the model does not read the flags: weighted, only liked next items (k + 1) are targets
     weighted, unweighted = liked_next_hits(0.0), liked_next_hits(1.0)
     assert weighted >= 9 and unweighted < weighted
+
+
+def test_stacked_members_match_each_network_run_alone() -> None:
+    from mosaicrec.engine.models.sasrec import StackedSASRec
+
+    cfg = SequenceConfig(**{**TINY, "blocks": 2, "epochs": 2, "members": 3, "dropout": 0.1})
+    nets = SequenceModel(cfg).fit(cycle_sequences(40), N_ITEMS)._nets
+    # left-padded rows of different lengths, one of them a single item
+    batch = torch.tensor([[0, 0, 0, 0, 4], [1, 2, 3, 4, 5], [0, 0, 7, 8, 9], [0, 0, 0, 2, 2]])
+    with torch.no_grad():
+        alone = torch.cat([net(batch)[:, -1] for net in nets], dim=1)
+        stacked = StackedSASRec(nets)(batch)
+    assert stacked.shape == (4, 3 * 16)
+    torch.testing.assert_close(stacked, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_dropout_drops_the_configured_share_and_keeps_the_mean() -> None:
+    from mosaicrec.engine.models.sasrec import _Dropout
+
+    drop = _Dropout(0.2)
+    x = torch.ones(200, 500)
+    torch.manual_seed(0)
+    y = drop.train()(x)
+    assert abs(float((y == 0).float().mean()) - 0.2) < 0.01
+    assert abs(float(y.mean()) - 1.0) < 0.02  # survivors scaled by 1 / (1 - p)
+    assert torch.equal(drop.eval()(x), x)

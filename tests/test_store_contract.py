@@ -37,6 +37,7 @@ from mosaicrec.indexing.stores import (
     open_store,
 )
 from mosaicrec.indexing.stores import _edge_helpers as helpers
+from mosaicrec.indexing.stores.base import ID_FIELD
 
 BACKENDS = ["edge", "qdrant-memory", "qdrant-path"]
 TEXT_DIM, IMAGE_DIM, N_CLUSTERS, PER_CLUSTER = 16, 8, 6, 10
@@ -141,6 +142,20 @@ def _on_disk(config: StoreConfig) -> None:
 
 def _stored_vectors(s: VectorStore) -> dict[str, dict[str, np.ndarray]]:
     return {r.id: r.vectors for r in s.iter_records(vectors=True)}
+
+
+def test_warm_reads_every_payload_on_edge_and_changes_nothing(store: VectorStore,
+                                                               backend: str) -> None:
+    before = {r.id: (r.payload, r.vectors) for r in store.iter_records(vectors=True)}
+    read = store.warm()
+    # Edge reads every payload once; a server keeps its own caches
+    assert read == (N if backend == "edge" else 0)
+    after = {r.id: (r.payload, r.vectors) for r in store.iter_records(vectors=True)}
+    assert after.keys() == before.keys()
+    for item, (payload, vectors) in before.items():
+        assert after[item][0] == payload
+        for name, v in vectors.items():
+            np.testing.assert_array_equal(after[item][1][name], v)
 
 
 # ---- schema and lifecycle -------------------------------------------------------------------
@@ -614,6 +629,22 @@ def test_has_vector_condition(store: VectorStore, clause: str) -> None:
                   should=[Condition(field="genre", match="drama")])
     drama = {f"item-{i}" for i in range(N) if i % 3 == 0}
     assert store.count(both) == len(want & drama)
+
+
+@pytest.mark.parametrize("clause", ["must", "must_not"])
+def test_id_field_conditions_match_exactly_those_items(store: VectorStore, clause: str) -> None:
+    # answered from the id index (has-id), with the semantics of a payload condition
+    chosen = ["item-3", "item-7", "item-11", "no-such-item"]
+    for cond in (Condition(field=ID_FIELD, any=chosen), Condition(field=ID_FIELD, match="item-3")):
+        flt = Filter(**{clause: [cond]})
+        hit = set(chosen[:3]) if cond.any else {"item-3"}
+        want = hit if clause == "must" else {f"item-{i}" for i in range(N)} - hit
+        assert store.count(flt) == len(want)
+        found = store.query(_data()[0][0], using="text", limit=N, filter=flt,
+                            exclude_ids=["item-7"])
+        assert {h.id for h in found} == want - {"item-7"}
+    # a number never equals a stored id (a string): nothing matches, as for any payload field
+    assert store.count(Filter(must=[Condition(field=ID_FIELD, any=[3])])) == 0
 
 
 @pytest.mark.parametrize(

@@ -258,5 +258,28 @@ def test_content_neighbours_are_searched_only_when_the_blend_or_a_steer_uses_the
     content = next(s for s in tuning.stages["candidates"].sources if s.name == "content")
     search = content.propose
     content.propose = lambda ctx: proposed.append(search(ctx)) or proposed[-1]
-    ids, _, _ = tuning.candidate_signals(events.history("u0"))
+    ids, *_ = tuning.candidate_signals(events.history("u0"))
     assert proposed[-1] and {c.id for c in proposed[-1]} <= set(ids)
+
+
+def test_a_sequence_model_validation_does_not_need_is_not_refitted(cat, tmp_path):
+    store = _store(cat, tmp_path)
+    events = SQLiteEventStore(":memory:")
+    events.append(_log(cat))
+    unweighted = TINY.blend_grid | {"sequence": [0.0]}
+    report = train(store, events, TINY.model_copy(update={"blend_grid": unweighted}),
+                   models_dir=tmp_path / "a", collection="items")
+    validation = report.manifest.validation
+    # EASE proposes every item of this small catalogue: nothing is left to the sequence model
+    assert validation["ndcg@10 without the sequence model's candidates"] == \
+        pytest.approx(validation["ndcg@10"])
+    assert report.model.sequence is None and report.manifest.sequence is None
+    assert "fit on train / sequence" in report.timings and "refit / sequence" not in \
+        report.timings
+    assert load_model(tmp_path / "a", collection="items", schema=store.schema).sequence is None
+    kept = train(store, events, TINY.model_copy(update={"blend_grid": unweighted,
+                                                        "drop_tolerance": -1.0}),
+                 models_dir=tmp_path / "b", collection="items")
+    assert kept.model.sequence is not None and kept.manifest.sequence is not None
+    store.close()
+    events.close()

@@ -105,6 +105,19 @@ class TuningSet:
     signals: list[dict[str, np.ndarray]] = field(default_factory=list)
     relevant: list[np.ndarray] = field(default_factory=list)  # bool per candidate
     n_relevant: list[int] = field(default_factory=list)  # held-out positives (also missed ones)
+    # per candidate, the one source that proposed it ("" when several did)
+    sole_source: list[np.ndarray] = field(default_factory=list)
+
+    def without_source(self, source: str) -> TuningSet:
+        """The same users with the candidates only ``source`` proposed left out: what the
+        blend would rank if that source were switched off."""
+        out = TuningSet(n_relevant=list(self.n_relevant))
+        for sig, rel, sole in zip(self.signals, self.relevant, self.sole_source, strict=True):
+            keep = sole != source
+            out.signals.append({k: v[keep] for k, v in sig.items()})
+            out.relevant.append(rel[keep])
+            out.sole_source.append(sole[keep])
+        return out
 
 
 def tune_blend(data: TuningSet, grid: Mapping[str, Sequence[float]], k: int = 10,

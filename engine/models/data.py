@@ -66,7 +66,7 @@ class ItemIndex:
 
     def rows(self, items: Sequence[str]) -> np.ndarray:
         get = self._row.get
-        return np.fromiter((get(i, -1) for i in items), np.int64, len(items))
+        return np.array([get(i, -1) for i in items], np.int64)
 
 
 @dataclass

@@ -11,6 +11,7 @@ sequence model cover any size.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -24,16 +25,20 @@ from mosaicrec.errors import ConfigError
 __all__ = ["EASEConfig", "EASEModel", "EASEState", "spd_inverse"]
 
 
-def spd_inverse(a: np.ndarray, block: int = 2048) -> np.ndarray:
+def spd_inverse(a: np.ndarray, block: int = 2048, threads: int | None = None) -> np.ndarray:
     """Inverse of a symmetric positive definite matrix, in place (``a`` is overwritten): a
     Cholesky factorisation and LAPACK's ``potri`` take half the work of a general inverse,
-    which is most of an EASE fit on a large catalogue."""
+    which is most of an EASE fit on a large catalogue. The factorisation gets ``threads`` BLAS
+    threads (None: every core), even where the caller keeps BLAS to one thread for small
+    products: it is one long dense job that every core speeds up."""
     from scipy.linalg import lapack
+    from threadpoolctl import threadpool_limits
 
     potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (a,))
-    c, info = potrf(a, lower=False, overwrite_a=True, clean=False)
-    if info == 0:
-        c, info = potri(c, lower=False, overwrite_c=True)
+    with threadpool_limits(threads or os.cpu_count() or 1, "blas"):
+        c, info = potrf(a, lower=False, overwrite_a=True, clean=False)
+        if info == 0:
+            c, info = potri(c, lower=False, overwrite_c=True)
     if info != 0:
         raise ConfigError(f"the regularised Gram matrix is not positive definite (LAPACK info "
                           f"{info}): raise lam")
@@ -125,9 +130,10 @@ class EASEModel:
             return np.zeros(b.shape[0], np.float32)
         return state.weights @ b[state.rows]
 
-    def contributions(self, state: EASEState, row: int) -> np.ndarray:
-        """Each history row's part of the score of item ``row`` (explanations)."""
-        return state.weights * self._fitted()[state.rows, row]
+    def contributions(self, state: EASEState, rows: np.ndarray) -> np.ndarray:
+        """Each history row's part of the scores of items ``rows``: ``(len(state.rows),
+        len(rows))`` (explanations)."""
+        return state.weights[:, None] * self._fitted()[np.ix_(state.rows, rows)]
 
     def save(self, folder: Path) -> None:
         np.save(folder / _filename(self.config), self._fitted())

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 from pydantic import Field, model_validator
-from torch import nn
 from torch.nn import functional as F
 
 from mosaicrec.config import StrictModel
+from mosaicrec.engine.models.sasrec import SASRec, StackedSASRec
 from mosaicrec.errors import ConfigError, RequestError
 
 __all__ = ["SequenceConfig", "SequenceModel"]
@@ -72,66 +72,14 @@ class SequenceConfig(StrictModel):
         return self
 
 
-class _Block(nn.Module):
-    """Pre-norm causal self-attention + point-wise feed-forward, both residual."""
-
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.heads = heads
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.qkv, self.out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(dim, dim))
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        # no dropout on the attention weights: same validation NDCG on MovieLens, faster on CPU
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        x = x + self.drop(self.out(a.transpose(1, 2).reshape(b, n, d)))
-        return x + self.drop(self.ffn(self.norm2(x)))
-
-
-class _SASRec(nn.Module):
-    def __init__(self, n_items: int, cfg: SequenceConfig) -> None:
-        super().__init__()
-        self.max_len, self.scale = cfg.max_len, math.sqrt(cfg.dim)
-        # row 0 is padding; public item i is row i + 1
-        self.item = nn.Embedding(n_items + 1, cfg.dim, padding_idx=0)
-        self.pos = nn.Embedding(cfg.max_len, cfg.dim)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(
-            _Block(cfg.dim, cfg.heads, cfg.dropout) for _ in range(cfg.blocks))
-        self.norm = nn.LayerNorm(cfg.dim)
-        nn.init.normal_(self.item.weight, std=cfg.dim ** -0.5)
-        nn.init.normal_(self.pos.weight, std=0.02)
-        with torch.no_grad():
-            self.item.weight[0].zero_()
-
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        """``seq`` (B, L) left-padded rows -> hidden states (B, L, dim)."""
-        n = seq.shape[1]
-        valid = seq > 0
-        # positions count back from the newest item, so extra left padding changes nothing
-        pos = torch.arange(self.max_len - n, self.max_len, device=seq.device)
-        x = self.drop(self.item(seq) * self.scale + self.pos(pos)) * valid[..., None]
-        causal = torch.ones(n, n, dtype=torch.bool, device=seq.device).tril()
-        eye = torch.eye(n, dtype=torch.bool, device=seq.device)
-        # a padding key is never attended to; the diagonal keeps padding rows free of NaN
-        mask = (causal & (valid[:, None, :] | eye))[:, None]
-        for block in self.blocks:
-            x = block(x, mask) * valid[..., None]
-        return self.norm(x)
-
-
 class SequenceModel:
     name = "sequence"
 
     def __init__(self, config: SequenceConfig | None = None) -> None:
         self.config = config or SequenceConfig()
         self.n_items, self.fit_seconds, self.epochs_run = 0, 0.0, 0
-        self._nets: list[_SASRec] = []
+        self._nets: list[SASRec] = []
+        self._stack: StackedSASRec | None = None
         self._items: np.ndarray | None = None
 
     @property
@@ -174,16 +122,17 @@ class SequenceModel:
         return self
 
     def _train(self, rows: torch.Tensor, liked_rows: torch.Tensor | None, n_items: int, seed: int,
-               epochs: int, steps: int, bar: Any) -> _SASRec:
+               epochs: int, steps: int, bar: Any) -> SASRec:
         """One member, trained from ``seed``."""
         cfg, dev = self.config, self.device
         lengths = (rows > 0).sum(1)
         with _threads(cfg.threads), torch.random.fork_rng(
                 devices=[dev.index or 0] if dev.type == "cuda" else []):
             torch.manual_seed(seed)
-            net = _SASRec(n_items, cfg).to(dev)
+            net = SASRec(n_items, cfg).to(dev)
+            # the fused kernel: the default per-parameter loop took 6 ms of a CPU step
             opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate,
-                                    weight_decay=cfg.weight_decay)
+                                    weight_decay=cfg.weight_decay, fused=True)
             gen = torch.Generator().manual_seed(seed)
             sampled = n_items > cfg.full_softmax_max_items
             autocast = dev.type == "cuda" and cfg.mixed_precision
@@ -209,8 +158,10 @@ class SequenceModel:
                         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         return net.eval()
 
-    def _set(self, nets: list[_SASRec], n_items: int) -> None:
+    def _set(self, nets: list[SASRec], n_items: int) -> None:
         self._nets, self.n_items = nets, n_items
+        with torch.no_grad():
+            self._stack = StackedSASRec(nets)
         # the members' item tables side by side (read once: serving scores with them per call)
         self._items = np.ascontiguousarray(np.concatenate(
             [n.item.weight[1:].detach().float().cpu().numpy() for n in nets], axis=1))
@@ -229,8 +180,8 @@ class SequenceModel:
                 batch = _left_pad([seqs[i] for i in chunk], width).to(dev)
                 with torch.autocast(dev.type, torch.bfloat16,
                                     enabled=dev.type == "cuda" and cfg.mixed_precision):
-                    h = torch.cat([net(batch)[:, -1].float() for net in self._nets], dim=1)
-                out[chunk] = h.cpu().numpy()
+                    h = self._stack(batch)  # type: ignore[misc]
+                out[chunk] = h.float().cpu().numpy()
         return out
 
     @property
@@ -276,7 +227,7 @@ class SequenceModel:
         weights, members = load_file(str(folder / _WEIGHTS)), model.config.members
         nets = []
         for m in range(members):
-            net = _SASRec(meta["n_items"], model.config)
+            net = SASRec(meta["n_items"], model.config)
             p = _prefix(m, members)
             net.load_state_dict({k[len(p):]: v for k, v in weights.items() if k.startswith(p)})
             nets.append(net.to(model.device).eval())
@@ -285,7 +236,7 @@ class SequenceModel:
         model.fit_seconds = meta["fit_seconds"]
         return model
 
-    def _fitted(self) -> _SASRec:
+    def _fitted(self) -> SASRec:
         """The first member (all of them are in ``_nets``)."""
         if not self._nets:
             raise ConfigError("sequence model used before fit (call fit or load first)")
@@ -297,7 +248,7 @@ def _prefix(member: int, members: int) -> str:
     return f"m{member}." if members > 1 else ""
 
 
-def _loss(net: _SASRec, batch: torch.Tensor, liked_rows: torch.Tensor | None,
+def _loss(net: SASRec, batch: torch.Tensor, liked_rows: torch.Tensor | None,
           neg: torch.Tensor | None, cfg: SequenceConfig) -> torch.Tensor:
     """Next-item cross-entropy over the non-padding input positions, averaged with each
     target's weight (``negative_weight`` for a next item the user did not like)."""

@@ -9,13 +9,13 @@ model) blends the content similarity with popularity. Both add business-rule boo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from pydantic import Field
 
 from mosaicrec.config import StrictModel
-from mosaicrec.engine.context import Candidate, RecContext
+from mosaicrec.engine.context import Candidate, RecContext, SignalTable
 from mosaicrec.engine.models.blend import blend
 from mosaicrec.engine.models.trained import TrainedModel
 from mosaicrec.engine.payload import condition_matches
@@ -62,6 +62,17 @@ def _boosts(boosts: list[Boost], cands: Sequence[Candidate]) -> np.ndarray | Non
                          if condition_matches(b.condition(), c.payload or {})) for c in cands])
 
 
+def set_scores(ctx: RecContext, total: np.ndarray, parts: Mapping[str, np.ndarray]) -> None:
+    """Each candidate's score; its parts stay in one table (``ctx.scored``) until the list
+    is final."""
+    cands = ctx.candidates
+    for c, score in zip(cands, np.asarray(total, np.float64).tolist(), strict=True):
+        c.score = score
+    names = list(parts)
+    values = np.column_stack([parts[k] for k in names]) if names else np.zeros((len(cands), 0))
+    ctx.scored = SignalTable(names, values, {c.id: j for j, c in enumerate(cands)})
+
+
 class ScoreStage:
     """Similarity blended with popularity, plus boosts."""
 
@@ -89,9 +100,7 @@ class ScoreStage:
         if boost is not None:
             total += boost
             signals["boost"] = boost
-        for j, c in enumerate(cands):
-            c.score = float(total[j])
-            c.signals = {k: float(v[j]) for k, v in signals.items()}
+        set_scores(ctx, total, signals)
 
 
 def raw_signals(ctx: RecContext, model: TrainedModel, retriever: Retriever,
@@ -103,7 +112,8 @@ def raw_signals(ctx: RecContext, model: TrainedModel, retriever: Retriever,
     out: dict[str, np.ndarray] = {}
     if state is not None:
         content = mapped = None
-        new = [i for i in ids if not model.is_known(i)] if model.content_map is not None else []
+        new = [ids[j] for j in np.flatnonzero(model.items.rows(ids) < 0)] \
+            if model.content_map is not None else []
         if new and retriever.has_space("als"):
             # the published ALS vectors of new items are the content map's prediction: a few
             # dozen floats each instead of a content vector of a thousand; most came with
@@ -161,6 +171,4 @@ class BlendStage:
             boost = _boosts(self.boosts, cands)
             assert boost is not None
             total, parts["boost"] = total + boost, boost
-        for j, c in enumerate(cands):
-            c.score = float(total[j])
-            c.signals = {k: float(v[j]) for k, v in parts.items()}
+        set_scores(ctx, total, parts)

@@ -305,12 +305,31 @@ def build_filter(
             raise RequestError(
                 f"has_vector {cond.has_vector!r}: the collection has {sorted(vectors)}"
             )
-    must = [leaf(c) for c in flt.must]
-    must_not = [leaf(c) for c in flt.must_not]
-    should = [leaf(c) for c in flt.should]
+
+    def one(cond: Condition) -> Any:
+        ids = id_values(cond)
+        return leaf(cond) if ids is None else has_id([point_id(i) for i in ids])
+
+    must = [one(c) for c in flt.must]
+    must_not = [one(c) for c in flt.must_not]
+    should = [one(c) for c in flt.should]
     if excluded:
         must_not.append(has_id(excluded))
     return combine(must, must_not, should)
+
+
+def id_values(cond: Condition) -> list[str] | None:
+    """The catalogue ids a condition on the id field matches, when it is one: it becomes a
+    has-id condition, which Qdrant answers from its id index (a scan of the id payload took
+    200 ms over 100k items, for 460 ids)."""
+    if cond.field != ID_FIELD:
+        return None
+    values = cond.any if cond.any is not None else [cond.match] if cond.match is not None \
+        else None
+    # a number never equals a stored id, which is a string: keep such a condition as it is
+    if values is None or not all(isinstance(v, str) for v in values):
+        return None
+    return list(values)
 
 
 def check_condition(cond: Condition) -> None:

@@ -292,6 +292,11 @@ class VectorStore(ABC):
     def close(self) -> None:
         """Flush and release the collection (one open handle per directory on Edge)."""
 
+    def warm(self) -> int:
+        """Read what requests will read, ahead of them (a server calls it at start-up); returns
+        how many items were read. Servers keep their own caches: nothing to do here."""
+        return 0
+
     @property
     def index_pending(self) -> bool:
         """True when writes since the last ``optimize()`` may be searched without the index.

@@ -416,6 +416,23 @@ class EdgeStore(VectorStore):
             if offset is None:
                 return
 
+    def warm(self) -> int:
+        """Edge maps its payload storage lazily: the first read of an item's payload cost
+        0.13 ms here, later ones 0.02 ms (100k items; ten new ids in a list's final read:
+        1.3 ms). One scroll over every payload (0.6 s per 100k items) makes every read a
+        later one."""
+        import qdrant_edge as qe
+
+        read, offset = 0, None
+        while True:
+            request = qe.ScrollRequest(offset=offset, limit=10_000, with_payload=True,
+                                       with_vector=False)
+            with self._errors("warm"):
+                page, offset = self._handle().scroll(request)
+            read += len(page)
+            if offset is None:
+                return read
+
     # ---- maintenance ---------------------------------------------------------------------
 
     def optimize(self) -> bool:
