@@ -16,7 +16,9 @@ from mosaicrec.engine.retrieval import NEW_ITEM_FIELD
 from mosaicrec.indexing.stores.base import VectorSpace, VectorStore
 from mosaicrec.indexing.vectors import ItemVectors
 
-__all__ = ["catalogue_vectors", "publish_vectors", "sync_items"]
+__all__ = ["BEHAVIOUR_SPACES", "catalogue_vectors", "publish_vectors", "sync_items"]
+
+BEHAVIOUR_SPACES = ("als", "sequence")
 
 
 def catalogue_vectors(store: VectorStore, spaces: Sequence[str]) -> ItemVectors:
@@ -25,7 +27,13 @@ def catalogue_vectors(store: VectorStore, spaces: Sequence[str]) -> ItemVectors:
 
 
 def publish_vectors(store: VectorStore, model: TrainedModel, content: ItemVectors) -> None:
-    """Add (or redefine) the behaviour spaces and write every item's vectors and flag."""
+    """Add (or redefine) the behaviour spaces and write every item's vectors and flag; drop
+    a behaviour space an earlier model published and this one has not (stale vectors)."""
+    for name in BEHAVIOUR_SPACES:
+        space = store.schema.vectors.get(name)
+        if name not in model.spaces and space is not None and \
+                space.encoder == f"mosaicrec-{name}":
+            store.drop_vector_space(name)
     for name in model.spaces:
         dim = model.als.item_vectors.shape[1] if name == "als" else \
             model.sequence.item_vectors.shape[1]  # type: ignore[union-attr]

@@ -169,8 +169,11 @@ def choose(sets: dict[Variant, TuningSet], cfg: TrainingConfig,
     validation = {"ndcg@10": score, "users": len(tuning.relevant), "single_signals": singles,
                   "candidate_recall": recall, "trials": trials}
     drop = []
-    if cfg.sequence is not None and not weights.get("sequence") and cfg.drop_tolerance >= 0:
-        # no weight: it still proposes candidates; drop it when validation does not need them
+    # no weight: it still proposes candidates; drop it when validation does not need them
+    # (with ALS: without it, the recent-items source searches the sequence space and would go
+    # too, which leaving out the sequence model's own candidates does not measure)
+    if cfg.sequence is not None and cfg.als is not None and not weights.get("sequence") and \
+            cfg.drop_tolerance >= 0:
         without = tune_blend(tuning.without_source("sequence"),
                              {k: [v] for k, v in weights.items()})[1]
         validation["ndcg@10 without the sequence model's candidates"] = without

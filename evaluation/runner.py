@@ -75,7 +75,14 @@ class EvaluationConfig(StrictConfig):
         """mosaicrec's training settings: the defaults, seeded, smaller when ``quick``."""
         from mosaicrec.engine.training import TrainingConfig
 
-        base: dict[str, Any] = {"seed": self.seed, "progress": self.progress}
+        defaults = TrainingConfig()
+        # the run keeps BLAS to one thread; EASE's inversions get every core
+        every_core = {"threads": 0}
+        base: dict[str, Any] = {
+            "seed": self.seed, "progress": self.progress,
+            "ease": defaults.ease.model_copy(update=every_core) if defaults.ease else None,
+            "ease_all": defaults.ease_all.model_copy(update=every_core)
+            if defaults.ease_all else None}
         if self.quick:
             base.update(ease_lams=[1000.0], ease_half_lives=[None, 5.0],
                         blend_grid={"sequence": [0.0, 2.0], "popularity": [-0.5, 0.0],

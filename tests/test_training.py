@@ -267,6 +267,11 @@ def test_a_sequence_model_validation_does_not_need_is_not_refitted(cat, tmp_path
     events = SQLiteEventStore(":memory:")
     events.append(_log(cat))
     unweighted = TINY.blend_grid | {"sequence": [0.0]}
+    kept = train(store, events, TINY.model_copy(update={"blend_grid": unweighted,
+                                                        "drop_tolerance": -1.0}),
+                 models_dir=tmp_path / "b", collection="items")
+    assert kept.model.sequence is not None and kept.manifest.sequence is not None
+    assert "sequence" in store.schema.vectors
     report = train(store, events, TINY.model_copy(update={"blend_grid": unweighted}),
                    models_dir=tmp_path / "a", collection="items")
     validation = report.manifest.validation
@@ -277,9 +282,27 @@ def test_a_sequence_model_validation_does_not_need_is_not_refitted(cat, tmp_path
     assert "fit on train / sequence" in report.timings and "refit / sequence" not in \
         report.timings
     assert load_model(tmp_path / "a", collection="items", schema=store.schema).sequence is None
-    kept = train(store, events, TINY.model_copy(update={"blend_grid": unweighted,
-                                                        "drop_tolerance": -1.0}),
-                 models_dir=tmp_path / "b", collection="items")
-    assert kept.model.sequence is not None and kept.manifest.sequence is not None
+    # the earlier model's sequence vectors are gone from the collection, not left stale
+    assert "sequence" not in store.schema.vectors and "als" in store.schema.vectors
     store.close()
     events.close()
+
+
+def test_spd_inverse_threads_leave_the_process_setting_alone():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from mosaicrec.engine.models.ease import spd_inverse
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((80, 60)).astype(np.float32)
+    gram = x.T @ x + 10 * np.eye(60, dtype=np.float32)
+    expected = np.linalg.inv(gram.astype(np.float64))
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    with threadpool_limits(1, "blas"):
+        for threads in (None, 1, 0):
+            np.testing.assert_allclose(spd_inverse(gram.copy(), threads=threads), expected,
+                                       rtol=1e-4, atol=1e-6)
+            assert blas_threads() and set(blas_threads()) == {1}  # restored afterwards

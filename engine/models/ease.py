@@ -28,14 +28,19 @@ __all__ = ["EASEConfig", "EASEModel", "EASEState", "spd_inverse"]
 def spd_inverse(a: np.ndarray, block: int = 2048, threads: int | None = None) -> np.ndarray:
     """Inverse of a symmetric positive definite matrix, in place (``a`` is overwritten): a
     Cholesky factorisation and LAPACK's ``potri`` take half the work of a general inverse,
-    which is most of an EASE fit on a large catalogue. The factorisation gets ``threads`` BLAS
-    threads (None: every core), even where the caller keeps BLAS to one thread for small
-    products: it is one long dense job that every core speeds up."""
+    which is most of an EASE fit on a large catalogue. ``threads``: BLAS threads for it (0:
+    every core), where a batch job keeps BLAS to one thread for its small products; None
+    leaves the process's setting (a BLAS limit is process-wide: a server training in-process
+    must not hand every core to the inversion while it answers requests)."""
+    from contextlib import nullcontext
+
     from scipy.linalg import lapack
     from threadpoolctl import threadpool_limits
 
     potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (a,))
-    with threadpool_limits(threads or os.cpu_count() or 1, "blas"):
+    limit = nullcontext() if threads is None else threadpool_limits(
+        threads or os.cpu_count() or 1, "blas")
+    with limit:
         c, info = potrf(a, lower=False, overwrite_a=True, clean=False)
         if info == 0:
             c, info = potri(c, lower=False, overwrite_c=True)
@@ -60,6 +65,9 @@ class EASEConfig(StrictModel):
         "only, or every event whatever its rating")
     max_items: int = Field(
         20_000, ge=1, description="refuse larger catalogues (B takes 4 * items^2 bytes)")
+    threads: int | None = Field(
+        None, ge=0, description="BLAS threads for the inversion (0: every core; None: the "
+        "process's setting)")
 
 
 class EASEState:
@@ -98,7 +106,7 @@ class EASEModel:
         # conditioned (a float64 check on MovieLens agreed to 1e-5 in B).
         gram = (x.T @ x).toarray().astype(np.float32)
         gram[np.diag_indices_from(gram)] += self.config.lam
-        p = spd_inverse(gram)
+        p = spd_inverse(gram, threads=self.config.threads)
         b = -p / np.diag(p)[None, :]
         np.fill_diagonal(b, 0.0)
         self.b = np.ascontiguousarray(b, dtype=np.float32)
