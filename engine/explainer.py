@@ -43,11 +43,10 @@ class Explainer:
         history = self._behaviour_history(ctx, cands)
         named = list(dict.fromkeys(i for h in history.values() for i, _ in h))
         # the rerank stage's MMR has usually read the candidates' vectors already
-        vectors = {i: ctx.vectors[i] for i in [*named, *(c.id for c in cands)]
-                   if i in ctx.vectors}
-        vectors.update(self.retriever.vectors(
-            [i for i in dict.fromkeys([*named, *(c.id for c in cands)]) if i not in vectors],
-            self.space))
+        wanted = list(dict.fromkeys([*named, *(c.id for c in cands)]))
+        vectors = {i: ctx.vectors[i] for i in wanted if i in ctx.vectors}
+        vectors.update(self.retriever.vectors([i for i in wanted if i not in vectors],
+                                              self.space))
         labels = {i: str(p.get(self.label_field, i))
                   for i, p in self.retriever.payloads(named).items()}
         return [explain_blended(

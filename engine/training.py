@@ -104,6 +104,14 @@ class TrainReport:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@contextmanager
+def _timed(into: dict[str, float], name: str) -> Iterator[None]:
+    """Seconds spent in the block, stored as ``into[name]``."""
+    t0 = time.perf_counter()
+    yield
+    into[name] = round(time.perf_counter() - t0, 3)
+
+
 class _Phases:
     """Times each phase and shows one progress bar over the phases."""
 
@@ -116,9 +124,8 @@ class _Phases:
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
         self.bar.set_postfix_str(name)
-        t0 = time.perf_counter()
-        yield
-        self.timings[name] = round(time.perf_counter() - t0, 3)
+        with _timed(self.timings, name):
+            yield
         self.bar.update(1)
 
     def detail(self, phase: str, seconds: dict[str, float]) -> None:
@@ -155,10 +162,8 @@ def train(store: VectorStore, events: Any, config: TrainingConfig | None = None,
             choice, validation = choose(tuning, cfg)
         with phases("refit"):
             # a model validation gives nothing to is not refitted
-            unused = {name: None for name in choice["drop"]}
-            if not choice["weights"].get("ease_all"):
-                unused["ease_all"] = None
-            final_cfg = cfg.model_copy(update={"content_map": None, **unused})
+            final_cfg = cfg.model_copy(update={"content_map": None,
+                                               **dict.fromkeys(choice["drop"])})
             final = _fit(data, final_cfg, content, [choice["lam"]], choose_map=False)
             model = _assemble(final, choice, cfg, data, content, parts.get("map_choice"))
         phases.detail("refit", final["seconds"])
@@ -191,28 +196,21 @@ def _fit(data: TrainingData, cfg: TrainingConfig, content: Any, lams: list[float
     """The behaviour models fitted on ``data``; ``parts["seconds"]`` times each of them."""
     parts: dict[str, Any] = {}
     seconds: dict[str, float] = {}
-
-    @contextmanager
-    def timed(name: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        yield
-        seconds[name] = round(time.perf_counter() - t0, 3)
-
     if cfg.ease is not None:
-        with timed("ease"):
+        with _timed(seconds, "ease"):
             parts["ease"] = {lam: EASEModel(cfg.ease.model_copy(update={"lam": lam})).fit(data)
                              for lam in lams}
     if cfg.ease_all is not None and any(cfg.blend_grid.get("ease_all", [])):
-        with timed("ease_all"):
+        with _timed(seconds, "ease_all"):
             parts["ease_all"] = EASEModel(cfg.ease_all).fit(data)
     if cfg.als is not None:
-        with timed("als"):
+        with _timed(seconds, "als"):
             parts["als"] = ALSModel(cfg.als).fit(data)
     if cfg.sequence is not None:
         seqs = data.positive_sequences() if cfg.sequence_positives_only else data.sequences
         liked = [np.ones(len(s), bool) for s in seqs] if cfg.sequence_positives_only \
             else data.positive
-        with timed("sequence"):
+        with _timed(seconds, "sequence"):
             parts["sequence"] = SequenceModel(cfg.sequence).fit(
                 seqs, data.n_items, liked=liked, progress=cfg.progress)
     if choose_map and cfg.content_map is not None and "als" in parts:
@@ -220,7 +218,7 @@ def _fit(data: TrainingData, cfg: TrainingConfig, content: Any, lams: list[float
         spaces = {s: content.aligned(data.items.ids, s) for s in cfg.content_map.spaces
                   if s in content.spaces}
         if spaces:
-            with timed("content_map"):
+            with _timed(seconds, "content_map"):
                 mapped, trials = choose_content_map(
                     {s: m for s, (m, _) in spaces.items()},
                     {s: h for s, (_, h) in spaces.items()}, als.item_vectors,

@@ -168,8 +168,10 @@ def choose(sets: dict[Variant, TuningSet], cfg: TrainingConfig,
                             zip(tuning.relevant, tuning.n_relevant, strict=True)]))
     validation = {"ndcg@10": score, "users": len(tuning.relevant), "single_signals": singles,
                   "candidate_recall": recall, "trials": trials}
-    drop = []
-    # no weight: it still proposes candidates; drop it when validation does not need them
+    # models not refitted: ease_all with no weight (it proposes no candidates) and ...
+    drop = [] if weights.get("ease_all") else ["ease_all"]
+    # ... a sequence model with none: it still proposes candidates; drop it when validation
+    # does not need them
     # (with ALS: without it, the recent-items source searches the sequence space and would go
     # too, which leaving out the sequence model's own candidates does not measure)
     if cfg.sequence is not None and cfg.als is not None and not weights.get("sequence") and \

@@ -401,18 +401,23 @@ class EdgeStore(VectorStore):
     def iter_records(
         self, *, vectors: Sequence[str] | bool = False, batch_size: int = 1000
     ) -> Iterator[Record]:
-        import qdrant_edge as qe
 
         names = common.vector_names(vectors, self.schema)
-        offset = None
-        while True:
-            request = qe.ScrollRequest(
-                offset=offset, limit=batch_size, with_payload=True, with_vector=names or False
-            )
-            with self._errors("scroll"):
-                page, offset = self._handle().scroll(request)
+        for page in self._pages(batch_size, names or False, "scroll"):
             for p in page:
                 yield common.to_record(p.payload, p.vector)
+
+    def _pages(self, batch_size: int, with_vector: Any, action: str) -> Iterator[list[Any]]:
+        """Every point with its payload, a scroll page at a time."""
+        import qdrant_edge as qe
+
+        offset = None
+        while True:
+            request = qe.ScrollRequest(offset=offset, limit=batch_size, with_payload=True,
+                                       with_vector=with_vector)
+            with self._errors(action):
+                page, offset = self._handle().scroll(request)
+            yield page
             if offset is None:
                 return
 
@@ -421,17 +426,7 @@ class EdgeStore(VectorStore):
         0.13 ms here, later ones 0.02 ms (100k items; ten new ids in a list's final read:
         1.3 ms). One scroll over every payload (0.6 s per 100k items) makes every read a
         later one."""
-        import qdrant_edge as qe
-
-        read, offset = 0, None
-        while True:
-            request = qe.ScrollRequest(offset=offset, limit=10_000, with_payload=True,
-                                       with_vector=False)
-            with self._errors("warm"):
-                page, offset = self._handle().scroll(request)
-            read += len(page)
-            if offset is None:
-                return read
+        return sum(len(page) for page in self._pages(10_000, False, "warm"))
 
     # ---- maintenance ---------------------------------------------------------------------
 
