@@ -10,7 +10,7 @@ vectors involved, never the whole history.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -48,11 +48,12 @@ class Explainer:
         vectors.update(self.retriever.vectors([i for i in wanted if i not in vectors],
                                               self.space))
         labels = {i: str(p.get(self.label_field, i))
-                  for i, p in self.retriever.payloads(named).items()}
+                  for i, p in self.retriever.payloads(named, [self.label_field]).items()}
+        shares = self._shares([(i, c.id) for c in cands for i, _ in history[c.id]], vectors)
         return [explain_blended(
             c.signals, history[c.id], labels=labels, top=self.top,
-            modalities={i: self._shares(vectors.get(i), vectors.get(c.id))
-                        for i, _ in history[c.id]}) for c in cands]
+            modalities={i: shares.get((i, c.id), {}) for i, _ in history[c.id]})
+            for c in cands]
 
     def _fixed(self, c: Candidate) -> Explanation | None:
         if c.reason == "popular":
@@ -79,14 +80,24 @@ class Explainer:
                             reason="examples" if verb == "chose" else "history",
                             signals=c.signals)
 
-    def _shares(self, a: np.ndarray | None, b: np.ndarray | None) -> dict[str, float]:
-        """Each modality's share of the positive part of the fused cosine of ``a`` and ``b``."""
-        if a is None or b is None or self.fuser is None or len(a) != self.fuser.dim:
+    def _shares(self, pairs: Sequence[tuple[str, str]], vectors: Mapping[str, np.ndarray],
+                ) -> dict[tuple[str, str], dict[str, float]]:
+        """Per (history item, candidate) pair, each modality's share of the positive part of
+        their fused cosine (one product per modality for every pair)."""
+        fuser = self.fuser
+        pairs = [(a, b) for a, b in pairs if a in vectors and b in vectors
+                 and len(vectors[a]) == len(vectors[b]) == getattr(fuser, "dim", -1)]
+        if not pairs or fuser is None:
             return {}
-        ba, bb = self.fuser.split(a), self.fuser.split(b)
-        parts = {m: max(float(ba[m] @ bb[m]), 0.0) for m in ba}
-        total = sum(parts.values())
-        return {m: v / total for m, v in parts.items()} if total > 0 else {}
+        left = np.stack([vectors[a] for a, _ in pairs])
+        right = np.stack([vectors[b] for _, b in pairs])
+        parts = np.column_stack([np.einsum("ij,ij->i", left[:, s], right[:, s])
+                                 for s in fuser.slices.values()]).clip(min=0)
+        total = parts.sum(axis=1, keepdims=True)
+        shares = np.divide(parts, total, out=np.zeros_like(parts), where=total > 0).tolist()
+        modalities = list(fuser.slices)
+        return {pair: dict(zip(modalities, row, strict=True)) if sum(row) > 0 else {}
+                for pair, row in zip(pairs, shares, strict=True)}
 
     def _behaviour_history(self, ctx: RecContext, cands: Sequence[Candidate],
                            ) -> dict[str, list[tuple[str, float]]]:

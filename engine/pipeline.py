@@ -73,6 +73,7 @@ from mosaicrec.engine.user_model import (
     UserModelConfig,
     UserProfile,
 )
+from mosaicrec.engine.vector_cache import VectorCache
 from mosaicrec.errors import ConfigError, RequestError
 from mosaicrec.indexing.stores.base import Filter, VectorStore
 
@@ -99,6 +100,9 @@ class RecommenderConfig(StrictModel):
     rank: RankConfig = Field(default_factory=RankConfig)
     rerank: RerankConfig = Field(default_factory=RerankConfig)
     cold_start: ColdStartConfig = Field(default_factory=ColdStartConfig)
+    vector_cache_mb: float = Field(
+        256.0, ge=0, description="item vectors read from the collection kept in memory "
+        "(content similarity, explanations and MMR read hundreds a request; 0: off)")
     result_cache_size: int = Field(
         10_000, ge=0, description="finished lists kept for repeated requests (0: off)")
     result_cache_ttl_s: float = Field(
@@ -173,7 +177,10 @@ class Recommender:
         self.prompt_encoder = prompt_encoder
         self.cache = ProfileCache()
         # tuning injects an in-memory retriever and the popularity of the training part
-        self.retriever = retriever or _serving_retriever(store, model, c.candidates)
+        self.vector_cache = VectorCache(int(c.vector_cache_mb * 2**20), c.result_cache_ttl_s)
+        # the collection itself, its vectors kept in memory between requests
+        self.catalogue = StoreRetriever(store, c.candidates.ef, self.vector_cache)
+        self.retriever = retriever or _serving_retriever(self.catalogue, model, c.candidates)
         self.popularity = popularity or Popularity(
             events, store.count(), c.popularity_refresh_s, positive_only=model is None,
             trend_days=c.trend_days)
@@ -316,12 +323,14 @@ class Recommender:
         ctx.vectors.update(self.retriever.vectors(missing, self.config.space))
 
     def catalogue_changed(self) -> None:
-        """Items were written or deleted outside this recommender: drop cached lists."""
+        """Items were written or deleted outside this recommender: drop cached lists and
+        vectors."""
         self.results.clear()
+        self.vector_cache.clear()
 
     def delete_item(self, item_id: str) -> None:
         """Remove an item from the catalogue and its events (caches follow)."""
-        self.results.clear()
+        self.catalogue_changed()
         self.store.delete([item_id])
         if self.events is not None:
             self.events.delete_item(item_id)
@@ -340,9 +349,17 @@ class Recommender:
     def _history_vectors(self, ids: Sequence[str]) -> tuple[dict[str, np.ndarray],
                                                              dict[str, str]]:
         space, label = self.config.space, self.config.history.label_field
-        records = self.history_store.retrieve(list(ids), vectors=[space])
-        return ({r.id: r.vectors[space] for r in records if space in r.vectors},
-                {r.id: str(r.payload.get(label, r.id)) for r in records})
+        same = self.history_store is self.store  # kept vectors are this catalogue's
+        kept = self.vector_cache.kept(space, ids) if same else {}
+        records = self.history_store.retrieve([i for i in ids if i not in kept],
+                                              vectors=[space], payload=[label])
+        vectors = {r.id: r.vectors[space] for r in records if space in r.vectors}
+        if same:  # scoring, MMR and explanations read them again
+            self.vector_cache.put_many(space, vectors)
+        labels = {r.id: str(r.payload.get(label, r.id)) for r in records}
+        labels.update({i: str(p.get(label, i))
+                       for i, p in self.catalogue.payloads(list(kept), [label]).items()})
+        return {**kept, **vectors}, labels
 
     def _fill_payloads(self, cands: Sequence[Candidate]) -> None:
         fill_payloads(cands, self.retriever)
@@ -381,11 +398,10 @@ class Recommender:
                 for c, e in zip(ctx.candidates, explanations, strict=True)]
 
 
-def _serving_retriever(store: VectorStore, model: TrainedModel | None,
+def _serving_retriever(retriever: StoreRetriever, model: TrainedModel | None,
                        config: CandidateConfig) -> Retriever:
     """The store, with the model's behaviour matrices searched in memory when they are small
     enough for a matrix product to beat an HNSW query."""
-    retriever = StoreRetriever(store, config.ef)
     if model is None:
         return retriever
     spaces = {space: (model.items.ids, matrix, "dot")

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from mosaicrec.engine.vector_cache import VectorCache
 from mosaicrec.errors import ConfigError
 from mosaicrec.indexing.stores.base import Condition, Filter, Hit, VectorStore
 
@@ -45,44 +46,58 @@ def fill_payloads(cands: Sequence[_HasPayload], retriever: Retriever) -> None:
 class Retriever(Protocol):
     def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
                exclude: Sequence[str], new_only: bool = False,
-               with_vectors: Sequence[str] = ()) -> list[Hit]: ...
+               with_vectors: Sequence[str] = (), payload: bool = True) -> list[Hit]: ...
 
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]: ...
 
-    def payloads(self, ids: Sequence[str]) -> dict[str, dict]: ...
+    def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None,
+                 ) -> dict[str, dict]: ...
 
     def has_space(self, space: str) -> bool: ...
 
 
 class StoreRetriever:
-    """Searches the collection (HNSW, payload filters, seen items excluded by Qdrant)."""
+    """Searches the collection (HNSW, payload filters, seen items excluded by Qdrant); the
+    vectors it reads are kept in ``cache`` when one is given."""
 
-    def __init__(self, store: VectorStore, ef: int | None = None) -> None:
-        self.store, self.ef = store, ef
+    def __init__(self, store: VectorStore, ef: int | None = None,
+                 cache: VectorCache | None = None) -> None:
+        self.store, self.ef, self.cache = store, ef, cache
 
     def has_space(self, space: str) -> bool:
         return space in self.store.schema.vectors
 
     def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
                exclude: Sequence[str], new_only: bool = False,
-               with_vectors: Sequence[str] = ()) -> list[Hit]:
+               with_vectors: Sequence[str] = (), payload: bool = True) -> list[Hit]:
         if new_only:
             mapped = Condition(field=NEW_ITEM_FIELD, match="mapped")
             filter = (filter or Filter()).model_copy(
                 update={"must": [*(filter.must if filter else []), mapped]})
         ef = max(self.ef, limit) if self.ef else None
         return self.store.query(query, using=space, limit=limit, filter=filter,
-                                exclude_ids=sorted(exclude), ef=ef, with_vectors=with_vectors)
+                                exclude_ids=sorted(exclude), ef=ef, with_vectors=with_vectors,
+                                payload=payload)
 
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
         if not ids:
             return {}
+        if self.cache is not None:
+            return self.cache.get_many(space, ids, lambda missing: self._read(missing, space))
+        return self._read(ids, space)
+
+    def _read(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
         return {r.id: r.vectors[space]
                 for r in self.store.retrieve(ids, vectors=[space], payload=False)
                 if space in r.vectors}
 
-    def payloads(self, ids: Sequence[str]) -> dict[str, dict]:
-        return {r.id: r.payload for r in self.store.retrieve(ids)} if ids else {}
+    def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None,
+                 ) -> dict[str, dict]:
+        """Payloads of the stored items among ``ids`` (only ``fields`` when given)."""
+        if not ids:
+            return {}
+        return {r.id: r.payload for r in self.store.retrieve(
+            ids, payload=True if fields is None else fields)}
 
 
 class MemoryRetriever:
@@ -105,12 +120,12 @@ class MemoryRetriever:
 
     def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
                exclude: Sequence[str], new_only: bool = False,
-               with_vectors: Sequence[str] = ()) -> list[Hit]:
+               with_vectors: Sequence[str] = (), payload: bool = True) -> list[Hit]:
         if filter is not None:
             raise ConfigError("in-memory retrieval (tuning) does not evaluate payload filters")
         ids, matrix, row = self._spaces[space]
         scores = matrix @ np.asarray(query, np.float32)
-        banned = [row[i] for i in exclude if i in row]
+        banned = [r for r in map(row.get, exclude) if r is not None]
         scores[banned] = -np.inf
         if new_only:
             keep = np.zeros(len(ids), bool)
@@ -121,7 +136,8 @@ class MemoryRetriever:
             return []
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        hits = [Hit(ids[j], float(scores[j]), {}) for j in top]
+        hits = [Hit(ids[j], s, {}) for j, s in zip(top.tolist(), scores[top].tolist(),
+                                                   strict=True)]
         for name in with_vectors:
             if name in self._spaces:
                 found = self.vectors([h.id for h in hits], name)
@@ -134,7 +150,8 @@ class MemoryRetriever:
         names, matrix, row = self._spaces[space]
         return {i: matrix[row[i]] for i in ids if i in row}
 
-    def payloads(self, ids: Sequence[str]) -> dict[str, dict]:
+    def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None,
+                 ) -> dict[str, dict]:
         return {i: {} for i in ids}
 
 
@@ -155,15 +172,17 @@ class LayeredRetriever:
 
     def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
                exclude: Sequence[str], new_only: bool = False,
-               with_vectors: Sequence[str] = ()) -> list[Hit]:
+               with_vectors: Sequence[str] = (), payload: bool = True) -> list[Hit]:
         if filter is None and not new_only and not with_vectors and \
                 self.memory.has_space(space):
             return self.memory.search(space, query, limit, filter=None, exclude=exclude)
         return self.store_retriever.search(space, query, limit, filter=filter, exclude=exclude,
-                                 new_only=new_only, with_vectors=with_vectors)
+                                           new_only=new_only, with_vectors=with_vectors,
+                                           payload=payload)
 
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
         return self.store_retriever.vectors(ids, space)
 
-    def payloads(self, ids: Sequence[str]) -> dict[str, dict]:
-        return self.store_retriever.payloads(ids)
+    def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None,
+                 ) -> dict[str, dict]:
+        return self.store_retriever.payloads(ids, fields)

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     warm_n: int = Field(10, ge=1)
     result_cache: int = Field(10_000, ge=0, description="served lists cached per collection "
                               "(invalidated by the user's events and catalogue changes; 0: off)")
+    vector_cache_mb: float = Field(256.0, ge=0, description="item vectors kept in memory per "
+                                   "collection (scoring, MMR and explanations read hundreds a "
+                                   "request; cleared on catalogue changes; 0: off)")
     auth: bool = Field(True, description="require API keys on the REST and gRPC endpoints")
     limits: Limits = Field(default_factory=Limits)
     host: str = "127.0.0.1"

@@ -318,6 +318,56 @@ def test_cross_catalogue_through_a_shared_space(cat):
         cross_catalogue_recommend(movies, photos, cat.cluster(2)[:4], space="text")
 
 
+def test_item_vectors_are_read_once_until_the_catalogue_changes(cat, events, monkeypatch):
+    store = _store(cat, collection="vector-cache")
+    events.append(likes("u", cat.cluster(0)[:3]))
+    rec = _rec(store, events, result_cache_size=0)
+    first = rec.recommend("u", n=5, diversity=0.3)  # MMR and explanations read vectors
+    read = []
+    retrieve = store.retrieve
+
+    def spy(ids, **kw):
+        if kw.get("vectors"):
+            read.append(list(ids))
+        return retrieve(ids, **kw)
+
+    monkeypatch.setattr(store, "retrieve", spy)
+    again = rec.recommend("u", n=5, diversity=0.3)
+    assert again.ids == first.ids and read == []
+    assert rec.vector_cache.hits > 0 and rec.vector_cache.nbytes > 0
+    # an item moved into another cluster: the next list reads the new vector
+    moved = first.ids[0]
+    store.upsert([Point(moved, {"fused": cat.vectors[cat.ids.index(cat.cluster(3)[0])]},
+                        {"genre": "drama", "title": f"Title {moved}"})])
+    rec.catalogue_changed()
+    assert rec.vector_cache.nbytes == 0
+    after = rec.recommend("u", n=5, diversity=0.3)
+    assert read and moved not in after.ids
+
+
+def test_vector_cache_keeps_the_most_recently_used_within_its_budget():
+    from mosaicrec.engine.vector_cache import VectorCache
+
+    fetched = []
+
+    def fetch(ids):
+        fetched.extend(ids)
+        return {i: np.full(4, float(len(i)), np.float32) for i in ids if i != "gone"}
+
+    cache = VectorCache(max_bytes=3 * 16)  # three 4-float vectors
+    assert set(cache.get_many("s", ["a", "bb", "gone"], fetch)) == {"a", "bb"}
+    cache.get_many("s", ["a", "ccc", "dddd"], fetch)  # "bb" is the least recently used
+    fetched.clear()
+    got = cache.get_many("s", ["a", "ccc", "dddd", "bb"], fetch)
+    assert fetched == ["bb"] and got["dddd"][0] == 4.0 and cache.nbytes <= 48
+    with pytest.raises(ValueError):  # shared between requests: read-only
+        got["a"][0] = 1.0
+    assert cache.get_many("other", ["a"], fetch) and fetched[-1] == "a"  # per space
+    off = VectorCache(max_bytes=0)
+    off.get_many("s", ["a"], fetch)
+    assert off.nbytes == 0
+
+
 def test_profile_follows_each_new_event_reading_only_new_items(cat, events, monkeypatch):
     store = _store(cat, collection="incremental")
     events.append(likes("u", cat.cluster(0)[:3]))

@@ -229,6 +229,11 @@ def test_stacked_members_match_each_network_run_alone() -> None:
         stacked = StackedSASRec(nets)(batch)
     assert stacked.shape == (4, 3 * 16)
     torch.testing.assert_close(stacked, alone, atol=1e-5, rtol=1e-5)
+    # one user's history has no padding: the unmasked causal kernel gives the same states
+    single = batch[1:2]
+    with torch.no_grad():
+        alone = torch.cat([net(single)[:, -1] for net in nets], dim=1)
+        torch.testing.assert_close(StackedSASRec(nets)(single), alone, atol=1e-5, rtol=1e-5)
 
 
 def test_dropout_drops_the_configured_share_and_keeps_the_mean() -> None:

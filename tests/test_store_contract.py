@@ -305,6 +305,9 @@ def test_retrieve_keeps_order_and_skips_unknown(store: VectorStore) -> None:
                           payload=False)
     assert [(r.id, r.payload) for r in bare] == [("item-4", {}), ("item-5", {})]
     np.testing.assert_allclose(bare[1].vectors["text"], _unit(text[5]), atol=1e-6)
+    only = store.retrieve(["item-5", "item-4"], payload=["genre", "no-such-field"])
+    assert [(r.id, r.payload) for r in only] == [
+        ("item-5", {"genre": payloads[5]["genre"]}), ("item-4", {"genre": payloads[4]["genre"]})]
 
 
 def test_points_without_an_image_are_searchable_by_text_only(store: VectorStore) -> None:
@@ -333,6 +336,10 @@ def test_query_hits_carry_the_vectors_asked_for(store: VectorStore) -> None:
     assert hits[0].id == "item-4" and all(h.vectors.keys() <= {"image"} for h in hits)
     np.testing.assert_allclose(hits[0].vectors["image"], _unit(image[4]), atol=1e-5)
     assert store.query(text[3], using="text", limit=2, exact=True)[0].vectors == {}
+    bare = store.query(text[4], using="text", limit=5, exact=True, payload=False)
+    assert [h.id for h in bare] == [h.id for h in hits] and all(h.payload == {} for h in bare)
+    only = store.query(text[4], using="text", limit=1, exact=True, payload=["year"])
+    assert only[0].payload == {"year": _data()[2][4]["year"]}
     with pytest.raises(RequestError, match="unknown vectors"):
         store.query(text[3], using="text", limit=2, with_vectors=["nope"])
 

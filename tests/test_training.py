@@ -90,6 +90,28 @@ def test_behaviour_finds_what_content_cannot(world):
     assert e.shares and "behaviour" in e.shares and e.sentence.startswith("Because you liked")
 
 
+def test_trained_explanations_split_each_history_item_by_modality(world):
+    from mosaicrec.encoders.fusion import Fuser
+
+    store, events, report, _ = world
+    events.append([Interaction("cy", f"c0-{k}", "like", 1e6 + k) for k in (1, 2, 3)])
+    fuser = Fuser({"text": 6, "image": 10})  # the 16 dims read as two modality blocks
+    recs = Recommender(store, events, fuser, model=report.model).recommend("cy", n=5)
+    checked = 0
+    for item in recs:
+        for c in item.explanation.contributions:
+            a, b = (store.retrieve([i], vectors=["fused"])[0].vectors["fused"]
+                    for i in (c.item_id, item.id))
+            parts = {m: max(float(a[s] @ b[s]), 0.0) for m, s in fuser.slices.items()}
+            total = sum(parts.values())
+            want = {m: v / total for m, v in parts.items()} if total > 0 else {}
+            assert c.modalities.keys() == want.keys()
+            for m, v in want.items():
+                assert c.modalities[m] == pytest.approx(v, abs=1e-5)
+            checked += 1
+    assert checked >= 5
+
+
 def test_one_new_event_changes_the_next_list(world):
     store, events, report, _ = world
     rec = Recommender(store, events, model=report.model)

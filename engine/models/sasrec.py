@@ -116,11 +116,20 @@ class _Norm:
 
 
 class _Linear:
-    """Member-stacked Linear: ``x`` (M, B, L, in) -> (M, B, L, out)."""
+    """Member-stacked Linear: ``x`` (M, B, L, in) -> (M, B, L, out). Given the LayerNorms
+    before it, their scale and shift are folded into the weights, so the call takes the plain
+    normalised ``x``: ``(z * w + b) W^T + c = z (diag(w) W^T) + (b W^T + c)``."""
 
-    def __init__(self, layers: Sequence[nn.Linear]) -> None:
-        self.weight_t = torch.stack([la.weight.detach().T for la in layers]).contiguous()
-        self.bias = torch.stack([la.bias.detach() for la in layers])[:, None]
+    def __init__(self, layers: Sequence[nn.Linear],
+                 norms: Sequence[nn.LayerNorm] | None = None) -> None:
+        weight_t = torch.stack([la.weight.detach().T for la in layers])
+        bias = torch.stack([la.bias.detach() for la in layers])[:, None]
+        if norms is not None:
+            scale = torch.stack([n.weight.detach() for n in norms])[:, :, None]
+            shift = torch.stack([n.bias.detach() for n in norms])[:, None]
+            bias = bias + shift @ weight_t
+            weight_t = scale * weight_t
+        self.weight_t, self.bias = weight_t.contiguous(), bias.contiguous()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         m, b, n, _ = x.shape
@@ -136,13 +145,13 @@ class StackedSASRec:
     def __init__(self, nets: Sequence[SASRec]) -> None:
         first = nets[0]
         self.members, self.max_len, self.scale = len(nets), first.max_len, first.scale
-        self.items = [n.item.weight.detach() for n in nets]
+        self.items = [n.item.weight.detach() for n in nets]  # the members' own tables, no copy
         self.pos = torch.stack([n.pos.weight.detach() for n in nets])[:, None]
-        self.heads = first.blocks[0].heads
+        self.heads, self.eps = first.blocks[0].heads, first.norm.eps
         self.blocks = [
-            (_Norm([n.blocks[k].norm1 for n in nets]), _Linear([n.blocks[k].qkv for n in nets]),
-             _Linear([n.blocks[k].out for n in nets]), _Norm([n.blocks[k].norm2 for n in nets]),
-             _Linear([n.blocks[k].ffn[0] for n in nets]),
+            (_Linear([n.blocks[k].qkv for n in nets], [n.blocks[k].norm1 for n in nets]),
+             _Linear([n.blocks[k].out for n in nets]),
+             _Linear([n.blocks[k].ffn[0] for n in nets], [n.blocks[k].norm2 for n in nets]),
              _Linear([n.blocks[k].ffn[3] for n in nets]))
             for k in range(len(first.blocks))]
         self.norm = _Norm([n.norm for n in nets])
@@ -150,18 +159,32 @@ class StackedSASRec:
     def __call__(self, seq: torch.Tensor) -> torch.Tensor:
         m, (b, n) = self.members, seq.shape
         valid = seq > 0
-        x = torch.stack([table[seq] for table in self.items]) * self.scale
-        x = (x + self.pos[:, :, self.max_len - n:]) * valid[..., None]
-        mask = _attention_mask(valid).expand(m, -1, -1, -1, -1).reshape(m * b, 1, n, n)
-        for k, (norm1, qkv, out, norm2, ffn1, ffn2) in enumerate(self.blocks):
+        padded = not bool(valid.all())  # one user's history never is
+        x = torch.stack([table[seq] for table in self.items]) * self.scale + \
+            self.pos[:, :, self.max_len - n:]
+        # without padding the plain causal kernel needs no mask
+        mask = None
+        if padded:
+            x = x * valid[..., None]
+            mask = _attention_mask(valid).expand(m, -1, -1, -1, -1).reshape(m * b, 1, n, n)
+        for k, (qkv, out, ffn1, ffn2) in enumerate(self.blocks):
             last = k == len(self.blocks) - 1  # only the newest position is needed from here on
-            q, key, v = qkv(norm1(x)).view(m * b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-            if last:
-                q, mask, x = q[:, :, -1:], mask[:, :, -1:], x[:, :, -1:]
-            a = F.scaled_dot_product_attention(q, key, v, attn_mask=mask)
+            q, key, v = qkv(self._normed(x)).view(m * b, n, 3, self.heads, -1) \
+                .permute(2, 0, 3, 1, 4)
+            if last:  # the newest position attends to every position: no causal mask
+                q, x = q[:, :, -1:], x[:, :, -1:]
+                mask = None if mask is None else mask[:, :, -1:]
+                a = F.scaled_dot_product_attention(q, key, v, attn_mask=mask)
+            else:
+                a = F.scaled_dot_product_attention(q, key, v, attn_mask=mask,
+                                                   is_causal=mask is None)
             x = x + out(a.transpose(1, 2).reshape(m, b, q.shape[2], -1))
-            x = x + ffn2(F.gelu(ffn1(norm2(x))))
-            if not last:
+            x = x + ffn2(F.gelu(ffn1(self._normed(x))))
+            if padded and not last:
                 x = x * valid[..., None]
         # the newest position of a non-empty left-padded row is always an item
         return self.norm(x)[:, :, -1].permute(1, 0, 2).reshape(b, -1)
+
+    def _normed(self, x: torch.Tensor) -> torch.Tensor:
+        """LayerNorm without its affine part (folded into the next linear layer)."""
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps)

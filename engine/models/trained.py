@@ -9,7 +9,7 @@ content vector the caller fetched. The same object scores during tuning and in s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -113,11 +113,12 @@ class TrainedModel:
 
     def signals(self, state: BehaviourState, ids: Sequence[str],
                 content: Mapping[str, np.ndarray] | None = None, *,
-                mapped: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-        """Raw model signals for candidates ``ids``; NaN where a signal cannot score an item.
-        For the candidates the models do not know, ``mapped`` holds their ALS factors as the
-        content map predicted them (the published ``als`` vectors), or ``content`` their
-        content-map-space vectors to predict them from."""
+                mapped: Mapping[str, np.ndarray] | None = None,
+                only: Collection[str] | None = None) -> dict[str, np.ndarray]:
+        """Raw model signals for candidates ``ids`` (those in ``only``, when given); NaN where
+        a signal cannot score an item. For the candidates the models do not know, ``mapped``
+        holds their ALS factors as the content map predicted them (the published ``als``
+        vectors), or ``content`` their content-map-space vectors to predict them from."""
         rows = self.items.rows(ids)
         known = rows >= 0
         out: dict[str, np.ndarray] = {}
@@ -128,17 +129,21 @@ class TrainedModel:
                 values[known] = score(rows[known])
             return values
 
-        if self.ease is not None and state.ease is not None:
+        def wanted(name: str) -> bool:
+            return only is None or name in only
+
+        if self.ease is not None and state.ease is not None and wanted("ease"):
             out["ease"] = per_known(lambda r: self.ease.score(state.ease, r))  # type: ignore
-        if self.ease_all is not None and state.ease_all is not None:
+        if self.ease_all is not None and state.ease_all is not None and wanted("ease_all"):
             out["ease_all"] = per_known(
                 lambda r: self.ease_all.score(state.ease_all, r))  # type: ignore
-        if self.als is not None and state.als is not None:
+        if self.als is not None and state.als is not None and wanted("als"):
             out["als"] = per_known(lambda r: self.als.score(state.als, r))  # type: ignore
-        if self.sequence is not None and state.sequence is not None:
+        if self.sequence is not None and state.sequence is not None and wanted("sequence"):
             vectors = self.sequence.item_vectors
             out["sequence"] = per_known(lambda r: vectors[r] @ state.sequence)
-        if self.content_map is not None and state.als is not None and (content or mapped):
+        if self.content_map is not None and state.als is not None and (content or mapped) \
+                and wanted("new_item"):
             new = np.full(len(ids), np.nan)
             source = mapped or content
             assert source is not None

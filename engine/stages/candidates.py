@@ -135,7 +135,8 @@ class ContentSource:
             if norm < 1e-6:
                 continue
             for h in self.retriever.search(self.space, q / norm, limit, filter=ctx.filter,
-                                           exclude=ctx.exclude, with_vectors=self.with_vectors):
+                                           exclude=ctx.exclude, with_vectors=self.with_vectors,
+                                           payload=_needs_payload(ctx)):
                 _keep(best, h.id, h.payload, k, h.score * norm).vectors.update(h.vectors)
         self._extra_spaces(ctx, best, limit, lam)
         return list(best.values())
@@ -204,7 +205,8 @@ class _VectorSource:
         return _from_hits(self.retriever.search(self.space, query, self.limit,
                                                 filter=ctx.filter, exclude=ctx.exclude,
                                                 new_only=self.new_only,
-                                                with_vectors=self.with_vectors))
+                                                with_vectors=self.with_vectors,
+                                                payload=_needs_payload(ctx)))
 
 
 class _EaseSource:
@@ -248,7 +250,8 @@ class _RecentSource:
                    else self.model.sequence.item_vectors)  # type: ignore[union-attr]
         return _from_hits(self.retriever.search(self.space, vectors[recent].mean(axis=0),
                                                 self.limit, filter=ctx.filter,
-                                                exclude=ctx.exclude))
+                                                exclude=ctx.exclude,
+                                                payload=_needs_payload(ctx)))
 
 
 class _PopularSource:
@@ -260,6 +263,12 @@ class _PopularSource:
         # over-fetch: seen items and filtered-out items are dropped afterwards
         ids = self.popularity.top(self.limit + len(ctx.exclude), recent=self.recent)
         return [Candidate(i, None, -1, 0.0) for i in ids if i not in ctx.exclude][: self.limit]
+
+
+def _needs_payload(ctx: RecContext) -> bool:
+    """A filtered request checks every candidate's payload, so hits bring theirs; otherwise
+    only the final list's payloads are read (most candidates never need one)."""
+    return ctx.filter is not None
 
 
 def _from_hits(hits: list[Hit]) -> list[Candidate]:

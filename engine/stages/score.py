@@ -9,7 +9,7 @@ model) blends the content similarity with popularity. Both add business-rule boo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 from pydantic import Field
@@ -105,15 +105,18 @@ class ScoreStage:
 
 def raw_signals(ctx: RecContext, model: TrainedModel, retriever: Retriever,
                 popularity: Popularity, *, content_space: str | None,
-                ) -> dict[str, np.ndarray]:
-    """Every raw signal of ``ctx.candidates`` (shared by serving and tuning)."""
+                only: Collection[str] | None = None) -> dict[str, np.ndarray]:
+    """Every raw signal of ``ctx.candidates`` (shared by serving and tuning), or those in
+    ``only`` and what they are standardised against."""
     ids = [c.id for c in ctx.candidates]
     state = ctx.state
     out: dict[str, np.ndarray] = {}
+    wanted = None if only is None else {*only, *(("als",) if "new_item" in only else ())}
     if state is not None:
         content = mapped = None
         new = [ids[j] for j in np.flatnonzero(model.items.rows(ids) < 0)] \
-            if model.content_map is not None else []
+            if model.content_map is not None and (wanted is None or "new_item" in wanted) \
+            else []
         if new and retriever.has_space("als"):
             # the published ALS vectors of new items are the content map's prediction: a few
             # dozen floats each instead of a content vector of a thousand; most came with
@@ -122,9 +125,11 @@ def raw_signals(ctx: RecContext, model: TrainedModel, retriever: Retriever,
             mapped.update(retriever.vectors([i for i in new if i not in mapped], "als"))
         elif new:
             content = retriever.vectors(new, model.content_map.space)  # type: ignore[union-attr]
-        out.update(model.signals(state, ids, content, mapped=mapped))
-    out["popularity"] = np.log1p(popularity.count(ids))
-    out["trending"] = np.log1p(popularity.count(ids, recent=True))
+        out.update(model.signals(state, ids, content, mapped=mapped, only=wanted))
+    if wanted is None or "popularity" in wanted:
+        out["popularity"] = np.log1p(popularity.count(ids))
+    if wanted is None or "trending" in wanted:
+        out["trending"] = np.log1p(popularity.count(ids, recent=True))
     profile = ctx.profile if content_space is not None else None
     if profile is not None and not profile.is_empty:
         vectors = retriever.vectors(ids, content_space)  # type: ignore[arg-type]
@@ -164,7 +169,7 @@ class BlendStage:
         weights = self.weights(ctx)
         signals = raw_signals(ctx, self.model, self.retriever, self.popularity,
                               content_space=self.content_space if weights.get("content")
-                              else None)
+                              else None, only=[k for k, w in weights.items() if w])
         total, parts = blend(signals, weights, len(cands))
         if self.boosts:
             fill_payloads(cands, self.retriever)

@@ -369,7 +369,15 @@ def to_hit(payload: dict[str, Any] | None, score: float, vectors: Any = None) ->
     return Hit(id=str(payload.pop(ID_FIELD)), score=float(score), payload=payload, vectors=vecs)
 
 
-def records_in_order(found: Iterable[Any], ids: Sequence[str], payload: bool) -> list[Record]:
+def payload_selector(payload: bool | Sequence[str]) -> bool | list[str]:
+    """What to ask the backend for: every field, none, or the named fields and the id."""
+    if isinstance(payload, bool):
+        return payload
+    return [ID_FIELD, *dict.fromkeys(f for f in payload if f != ID_FIELD)]
+
+
+def records_in_order(found: Iterable[Any], ids: Sequence[str], payload: bool | list[str],
+                     ) -> list[Record]:
     """Backend points (``id``, ``payload``, ``vector``) as records in the order of ``ids``
     (each once); without payload, the catalogue id comes from the point id."""
     wanted = list(dict.fromkeys(ids))

@@ -221,10 +221,11 @@ class VectorStore(ABC):
     @abstractmethod
     def retrieve(
         self, ids: Sequence[str], *, vectors: Sequence[str] | bool = False,
-        payload: bool = True,
+        payload: bool | Sequence[str] = True,
     ) -> list[Record]:
         """Records for the ids that exist, in the order asked; missing ids are left out
-        (``payload=False``: records with an empty payload, which is cheaper to read)."""
+        (``payload=False``: records with an empty payload, which is cheaper to read; a list of
+        fields: only those)."""
 
     @abstractmethod
     def query(
@@ -238,9 +239,11 @@ class VectorStore(ABC):
         exact: bool = False,
         ef: int | None = None,
         with_vectors: Sequence[str] = (),
+        payload: bool | Sequence[str] = True,
     ) -> list[Hit]:
         """Nearest neighbours of ``vector`` in the named space, best first; each hit carries
-        its vectors in the ``with_vectors`` spaces (saves a second read for them)."""
+        its vectors in the ``with_vectors`` spaces (saves a second read for them) and its
+        payload (``False``: none, a list of fields: only those; reading fewer is cheaper)."""
 
     @abstractmethod
     def recommend(

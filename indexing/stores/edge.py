@@ -279,9 +279,10 @@ class EdgeStore(VectorStore):
 
     def retrieve(
         self, ids: Sequence[str], *, vectors: Sequence[str] | bool = False,
-        payload: bool = True,
+        payload: bool | Sequence[str] = True,
     ) -> list[Record]:
         names = common.vector_names(vectors, self.schema)
+        payload = common.payload_selector(payload)
         if not ids:
             return []
         with self._errors("retrieve"):
@@ -303,12 +304,13 @@ class EdgeStore(VectorStore):
         exact: bool = False,
         ef: int | None = None,
         with_vectors: Sequence[str] = (),
+        payload: bool | Sequence[str] = True,
     ) -> list[Hit]:
         import qdrant_edge as qe
 
         query = qe.Query.Nearest(common.query_vector(vector, using, self.schema), using=using)
         return self._query(query, limit, filter, exclude_ids, exact=exact, ef=ef,
-                           with_vectors=with_vectors)
+                           with_vectors=with_vectors, payload=payload)
 
     def recommend(
         self,
@@ -366,6 +368,7 @@ class EdgeStore(VectorStore):
         exact: bool = False,
         ef: int | None = None,
         with_vectors: Sequence[str] = (),
+        payload: bool | Sequence[str] = True,
     ) -> list[Hit]:
         import qdrant_edge as qe
 
@@ -381,7 +384,7 @@ class EdgeStore(VectorStore):
             limit=limit,
             filter=self._filter(filter, exclude_ids),
             params=params,
-            with_payload=True,
+            with_payload=common.payload_selector(payload or []),  # hits need the id
             with_vector=names or False,
         )
         with self._errors("query"):

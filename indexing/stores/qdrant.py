@@ -197,9 +197,10 @@ class QdrantStore(VectorStore):
 
     def retrieve(
         self, ids: Sequence[str], *, vectors: Sequence[str] | bool = False,
-        payload: bool = True,
+        payload: bool | Sequence[str] = True,
     ) -> list[Record]:
         names = common.vector_names(vectors, self.schema)
+        payload = common.payload_selector(payload)
         if not ids:
             return []
         with self._errors("retrieve"):
@@ -222,13 +223,14 @@ class QdrantStore(VectorStore):
         exact: bool = False,
         ef: int | None = None,
         with_vectors: Sequence[str] = (),
+        payload: bool | Sequence[str] = True,
     ) -> list[Hit]:
         from qdrant_client import models
 
         vec = common.query_vector(vector, using, self.schema)
         params = models.SearchParams(hnsw_ef=ef or self.config.hnsw_ef, exact=exact)
         return self._query(vec, using, limit, filter, exclude_ids, params,
-                           with_vectors=with_vectors)
+                           with_vectors=with_vectors, payload=payload)
 
     def recommend(
         self,
@@ -287,6 +289,7 @@ class QdrantStore(VectorStore):
         params: Any,
         *,
         with_vectors: Sequence[str] = (),
+        payload: bool | Sequence[str] = True,
     ) -> list[Hit]:
         common.check_limit(limit)
         names = common.vector_names(list(with_vectors), self.schema)
@@ -301,7 +304,7 @@ class QdrantStore(VectorStore):
                 limit=limit,
                 query_filter=flt,
                 search_params=params,
-                with_payload=True,
+                with_payload=common.payload_selector(payload or []),  # hits need the id
                 with_vectors=names or False,
             )
         return [common.to_hit(p.payload, p.score, p.vector if names else None)
