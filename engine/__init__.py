@@ -2,6 +2,7 @@
 stages, cross-modal search and explanations."""
 
 from mosaicrec.engine.context import Candidate, RecContext, Stage
+from mosaicrec.engine.cross_catalogue import cross_catalogue_recommend
 from mosaicrec.engine.events import EventStore, SQLiteEventStore
 from mosaicrec.engine.explain import Contribution, Explanation, explain_item
 from mosaicrec.engine.pipeline import (
@@ -10,7 +11,6 @@ from mosaicrec.engine.pipeline import (
     Recommendations,
     Recommender,
     RecommenderConfig,
-    cross_catalogue_recommend,
 )
 from mosaicrec.engine.search import Searcher, SearchRequest
 from mosaicrec.engine.stages import (
