@@ -85,9 +85,11 @@ class Explainer:
         """Per (history item, candidate) pair, each modality's share of the positive part of
         their fused cosine (one product per modality for every pair)."""
         fuser = self.fuser
+        if fuser is None:
+            return {}
         pairs = [(a, b) for a, b in pairs if a in vectors and b in vectors
-                 and len(vectors[a]) == len(vectors[b]) == getattr(fuser, "dim", -1)]
-        if not pairs or fuser is None:
+                 and len(vectors[a]) == len(vectors[b]) == fuser.dim]
+        if not pairs:
             return {}
         left = np.stack([vectors[a] for a, _ in pairs])
         right = np.stack([vectors[b] for _, b in pairs])

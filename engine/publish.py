@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mosaicrec.engine.models.trained import TrainedModel
+from mosaicrec.engine.models.trained import BEHAVIOUR_SPACES, TrainedModel
 from mosaicrec.engine.retrieval import NEW_ITEM_FIELD
 from mosaicrec.indexing.stores.base import VectorSpace, VectorStore
 from mosaicrec.indexing.vectors import ItemVectors
 
-__all__ = ["BEHAVIOUR_SPACES", "catalogue_vectors", "publish_vectors", "sync_items"]
-
-BEHAVIOUR_SPACES = ("als", "sequence")
+__all__ = ["catalogue_vectors", "publish_vectors", "sync_items"]
 
 
 def catalogue_vectors(store: VectorStore, spaces: Sequence[str]) -> ItemVectors:

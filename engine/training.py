@@ -235,7 +235,7 @@ def _variant(choice: dict[str, Any]) -> Variant:
 def _assemble(parts: dict[str, Any], choice: dict[str, Any], cfg: TrainingConfig,
               data: TrainingData, content: Any, map_trials: Any) -> TrainedModel:
     model = model_from_parts(parts, _variant(choice), cfg, data.items,
-                   {k: v for k, v in choice["weights"].items() if v != 0})
+                             {k: v for k, v in choice["weights"].items() if v != 0})
     if cfg.content_map is not None and model.als is not None and map_trials:
         best = max(map_trials, key=lambda t: t["pseudo_new_ndcg@10"])
         matrix, has = content.aligned(data.items.ids, best["space"])

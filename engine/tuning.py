@@ -31,7 +31,7 @@ Variant = tuple[float, float | None, float | None]
 
 
 def model_from_parts(parts: dict[str, Any], variant: Variant, cfg: TrainingConfig, items: Any,
-           weights: dict[str, float] | None = None) -> TrainedModel:
+                     weights: dict[str, float] | None = None) -> TrainedModel:
     lam, half_life, all_half_life = variant
     ease = parts["ease"][lam].with_half_life(half_life) if "ease" in parts else None
     ease_all = parts["ease_all"].with_half_life(all_half_life) if "ease_all" in parts else None
@@ -42,8 +42,8 @@ def model_from_parts(parts: dict[str, Any], variant: Variant, cfg: TrainingConfi
 
 
 def tuning_sets(store: VectorStore, reduced: TrainingData, targets: list[np.ndarray],
-                 parts: dict[str, Any], content: Any, cfg: TrainingConfig,
-                 ) -> dict[tuple[float, float | None], TuningSet]:
+                parts: dict[str, Any], content: Any, cfg: TrainingConfig,
+                ) -> dict[Variant, TuningSet]:
     """Per EASE setting, each validation user's candidates and raw signals, computed by the
     serving code over the models fitted on the reduced log."""
     from mosaicrec.engine.pipeline import Recommender, RecommenderConfig
@@ -138,7 +138,7 @@ def _recent_counts(data: TrainingData, since: float) -> dict[str, int]:
 
 
 def choose(sets: dict[Variant, TuningSet], cfg: TrainingConfig,
-            ) -> tuple[dict[str, Any], dict[str, Any]]:
+           ) -> tuple[dict[str, Any], dict[str, Any]]:
     """EASE's setting and the blend weights (at ease_all's default half-life), then ease_all's
     half-life with that setting: two short searches instead of one over their product."""
     grid = {k: v for k, v in cfg.blend_grid.items() if k != "ease_all" or cfg.ease_all}

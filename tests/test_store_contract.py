@@ -308,6 +308,11 @@ def test_retrieve_keeps_order_and_skips_unknown(store: VectorStore) -> None:
     only = store.retrieve(["item-5", "item-4"], payload=["genre", "no-such-field"])
     assert [(r.id, r.payload) for r in only] == [
         ("item-5", {"genre": payloads[5]["genre"]}), ("item-4", {"genre": payloads[4]["genre"]})]
+    for wrong in ([3], "genre", [""]):
+        with pytest.raises(RequestError, match="payload fields"):
+            store.retrieve(["item-5"], payload=wrong)
+        with pytest.raises(RequestError, match="payload fields"):
+            store.query(text[5], using="text", limit=1, payload=wrong)
 
 
 def test_points_without_an_image_are_searchable_by_text_only(store: VectorStore) -> None:

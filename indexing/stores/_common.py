@@ -373,7 +373,16 @@ def payload_selector(payload: bool | Sequence[str]) -> bool | list[str]:
     """What to ask the backend for: every field, none, or the named fields and the id."""
     if isinstance(payload, bool):
         return payload
+    bad = [f for f in payload if not isinstance(f, str) or not f]
+    if isinstance(payload, str) or bad:
+        raise RequestError(f"payload fields must be a list of field names, got {payload!r}")
     return [ID_FIELD, *dict.fromkeys(f for f in payload if f != ID_FIELD)]
+
+
+def hit_payload_selector(payload: bool | Sequence[str]) -> bool | list[str]:
+    """``payload_selector`` for query hits: even "no payload" reads the id field, which is
+    where a hit's catalogue id comes from."""
+    return payload_selector(payload or [])
 
 
 def records_in_order(found: Iterable[Any], ids: Sequence[str], payload: bool | list[str],

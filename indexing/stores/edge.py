@@ -384,7 +384,7 @@ class EdgeStore(VectorStore):
             limit=limit,
             filter=self._filter(filter, exclude_ids),
             params=params,
-            with_payload=common.payload_selector(payload or []),  # hits need the id
+            with_payload=common.hit_payload_selector(payload),
             with_vector=names or False,
         )
         with self._errors("query"):
@@ -404,7 +404,6 @@ class EdgeStore(VectorStore):
     def iter_records(
         self, *, vectors: Sequence[str] | bool = False, batch_size: int = 1000
     ) -> Iterator[Record]:
-
         names = common.vector_names(vectors, self.schema)
         for page in self._pages(batch_size, names or False, "scroll"):
             for p in page:

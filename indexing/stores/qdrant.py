@@ -304,7 +304,7 @@ class QdrantStore(VectorStore):
                 limit=limit,
                 query_filter=flt,
                 search_params=params,
-                with_payload=common.payload_selector(payload or []),  # hits need the id
+                with_payload=common.hit_payload_selector(payload),
                 with_vectors=names or False,
             )
         return [common.to_hit(p.payload, p.score, p.vector if names else None)
