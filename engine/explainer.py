@@ -91,10 +91,12 @@ class Explainer:
                  and len(vectors[a]) == len(vectors[b]) == fuser.dim]
         if not pairs:
             return {}
-        left = np.stack([vectors[a] for a, _ in pairs])
-        right = np.stack([vectors[b] for _, b in pairs])
-        parts = np.column_stack([np.einsum("ij,ij->i", left[:, s], right[:, s])
-                                 for s in fuser.slices.values()]).clip(min=0)
+        lefts = {a: k for k, a in enumerate(dict.fromkeys(a for a, _ in pairs))}
+        rights = {b: k for k, b in enumerate(dict.fromkeys(b for _, b in pairs))}
+        left, right = np.stack([vectors[a] for a in lefts]), np.stack([vectors[b] for b in rights])
+        # (lefts, rights, modalities): each modality's part of every cosine, then the pairs'
+        per = np.stack([left[:, s] @ right[:, s].T for s in fuser.slices.values()], axis=-1)
+        parts = per[[lefts[a] for a, _ in pairs], [rights[b] for _, b in pairs]].clip(min=0)
         total = parts.sum(axis=1, keepdims=True)
         shares = np.divide(parts, total, out=np.zeros_like(parts), where=total > 0).tolist()
         modalities = list(fuser.slices)
@@ -124,10 +126,10 @@ class Explainer:
                                                     np.linalg.norm(b, axis=1)), 1e-12)
         else:
             return out
-        ids = model.items.ids
-        for j, (item, _) in enumerate(known):
-            t = terms[:, j]
-            best = np.argsort(-t, kind="stable")[: self.top]
-            out[item] = [(ids[history[r]], float(t[r])) for r in best if t[r] > 0]
+        ids, names = model.items.ids, history.tolist()
+        best = np.argsort(-terms, axis=0, kind="stable")[: self.top]  # per column
+        weights = np.take_along_axis(terms, best, axis=0).T.tolist()
+        for (item, _), picked, w in zip(known, best.T.tolist(), weights, strict=True):
+            out[item] = [(ids[names[r]], v) for r, v in zip(picked, w, strict=True) if v > 0]
         return out
 

@@ -48,6 +48,12 @@ class Retriever(Protocol):
                exclude: Sequence[str], new_only: bool = False,
                with_vectors: Sequence[str] = (), payload: bool = True) -> list[Hit]: ...
 
+    def nearest_ids(self, space: str, query: np.ndarray, limit: int, *,
+                    exclude: Sequence[str]) -> list[str]:
+        """The ids of an unfiltered search, best first (no hit objects, payloads or scores:
+        what a behaviour source needs of its hundreds of proposals)."""
+        ...
+
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]: ...
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None,
@@ -78,6 +84,11 @@ class StoreRetriever:
         return self.store.query(query, using=space, limit=limit, filter=filter,
                                 exclude_ids=sorted(exclude), ef=ef, with_vectors=with_vectors,
                                 payload=payload)
+
+    def nearest_ids(self, space: str, query: np.ndarray, limit: int, *,
+                    exclude: Sequence[str]) -> list[str]:
+        return [h.id for h in self.search(space, query, limit, filter=None, exclude=exclude,
+                                          payload=False)]
 
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
         if not ids:
@@ -123,6 +134,25 @@ class MemoryRetriever:
                with_vectors: Sequence[str] = (), payload: bool = True) -> list[Hit]:
         if filter is not None:
             raise ConfigError("in-memory retrieval (tuning) does not evaluate payload filters")
+        ids = self._spaces[space][0]
+        top, scores = self._top(space, query, limit, exclude, new_only)
+        hits = [Hit(ids[j], s) for j, s in zip(top.tolist(), scores.tolist(), strict=True)]
+        for name in with_vectors:
+            if name in self._spaces:
+                found = self.vectors([h.id for h in hits], name)
+                for h in hits:
+                    if h.id in found:
+                        h.vectors[name] = found[h.id]
+        return hits
+
+    def nearest_ids(self, space: str, query: np.ndarray, limit: int, *,
+                    exclude: Sequence[str]) -> list[str]:
+        ids = self._spaces[space][0]
+        return [ids[j] for j in self._top(space, query, limit, exclude)[0].tolist()]
+
+    def _top(self, space: str, query: np.ndarray, limit: int, exclude: Sequence[str],
+             new_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the best ``limit`` items, best first, and their scores."""
         ids, matrix, row = self._spaces[space]
         scores = matrix @ np.asarray(query, np.float32)
         banned = [r for r in map(row.get, exclude) if r is not None]
@@ -133,18 +163,10 @@ class MemoryRetriever:
             scores[~keep] = -np.inf
         k = min(limit, int(np.isfinite(scores).sum()))
         if k <= 0:
-            return []
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        hits = [Hit(ids[j], s, {}) for j, s in zip(top.tolist(), scores[top].tolist(),
-                                                   strict=True)]
-        for name in with_vectors:
-            if name in self._spaces:
-                found = self.vectors([h.id for h in hits], name)
-                for h in hits:
-                    if h.id in found:
-                        h.vectors[name] = found[h.id]
-        return hits
+        return top, scores[top]
 
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
         names, matrix, row = self._spaces[space]
@@ -179,6 +201,11 @@ class LayeredRetriever:
         return self.store_retriever.search(space, query, limit, filter=filter, exclude=exclude,
                                            new_only=new_only, with_vectors=with_vectors,
                                            payload=payload)
+
+    def nearest_ids(self, space: str, query: np.ndarray, limit: int, *,
+                    exclude: Sequence[str]) -> list[str]:
+        searcher = self.memory if self.memory.has_space(space) else self.store_retriever
+        return searcher.nearest_ids(space, query, limit, exclude=exclude)
 
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
         return self.store_retriever.vectors(ids, space)

@@ -254,6 +254,11 @@ def test_behaviour_spaces_are_searched_in_memory_unless_filtered(world):
         assert [h.id for h in memory] == [h.id for h in stored]
         np.testing.assert_allclose([h.score for h in memory], [h.score for h in stored],
                                    rtol=1e-4)
+        # the ids-only search the behaviour sources use: the same order, memory or store
+        assert rec.retriever.nearest_ids(space, query, 8, exclude={"c0-1"}) == \
+            [h.id for h in memory]
+        assert rec.retriever.store_retriever.nearest_ids(space, query, 8, exclude={"c0-1"}) \
+            == [h.id for h in store.query(query, using=space, limit=8, exclude_ids=["c0-1"])]
     only = {"must": [{"field": "cluster", "match": 3}]}
     events.append([Interaction("fi", f"c1-{k}", "like", 1e6 + k) for k in (1, 2)])
     assert set(clusters(rec.recommend("fi", n=5, filters=only).ids)) == {3}

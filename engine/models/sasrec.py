@@ -145,7 +145,8 @@ class StackedSASRec:
     def __init__(self, nets: Sequence[SASRec]) -> None:
         first = nets[0]
         self.members, self.max_len, self.scale = len(nets), first.max_len, first.scale
-        self.items = [n.item.weight.detach() for n in nets]  # the members' own tables, no copy
+        # the members' item tables side by side: one gather per call instead of one a member
+        self.items = torch.cat([n.item.weight.detach() for n in nets], dim=1).contiguous()
         self.pos = torch.stack([n.pos.weight.detach() for n in nets])[:, None]
         self.heads, self.eps = first.blocks[0].heads, first.norm.eps
         self.blocks = [
@@ -160,7 +161,7 @@ class StackedSASRec:
         m, (b, n) = self.members, seq.shape
         valid = seq > 0
         padded = not bool(valid.all())  # one user's history never is
-        x = torch.stack([table[seq] for table in self.items]) * self.scale + \
+        x = self.items[seq].view(b, n, m, -1).permute(2, 0, 1, 3) * self.scale + \
             self.pos[:, :, self.max_len - n:]
         # without padding the plain causal kernel needs no mask
         mask = None

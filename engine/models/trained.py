@@ -114,12 +114,14 @@ class TrainedModel:
     def signals(self, state: BehaviourState, ids: Sequence[str],
                 content: Mapping[str, np.ndarray] | None = None, *,
                 mapped: Mapping[str, np.ndarray] | None = None,
-                only: Collection[str] | None = None) -> dict[str, np.ndarray]:
+                only: Collection[str] | None = None,
+                rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Raw model signals for candidates ``ids`` (those in ``only``, when given); NaN where
         a signal cannot score an item. For the candidates the models do not know, ``mapped``
         holds their ALS factors as the content map predicted them (the published ``als``
-        vectors), or ``content`` their content-map-space vectors to predict them from."""
-        rows = self.items.rows(ids)
+        vectors), or ``content`` their content-map-space vectors to predict them from.
+        ``rows``: the ids' rows in ``items``, when the caller has them."""
+        rows = self.items.rows(ids) if rows is None else rows
         known = rows >= 0
         out: dict[str, np.ndarray] = {}
 

@@ -31,10 +31,17 @@ __all__ = [
 ]
 
 
+# One proposal: a Candidate when the source knows more than the id (a payload read with a
+# filtered search, an interest, vectors), else the plain id (hundreds per request: no objects).
+Proposal = Candidate | str
+
+
 class CandidateSource(Protocol):
     name: str
 
-    def propose(self, ctx: RecContext) -> list[Candidate]: ...
+    def propose(self, ctx: RecContext) -> Sequence[Proposal]:
+        """The source's items for this request, best first."""
+        ...
 
 
 class CandidateConfig(StrictModel):
@@ -80,9 +87,19 @@ class CandidateStage:
 
     def run(self, ctx: RecContext) -> None:
         merged: dict[str, Candidate] = {}
+        exclude = ctx.exclude
         for source in self.sources:
+            name = source.name
             for new in source.propose(ctx):
-                if new.id in ctx.exclude:
+                if type(new) is str:
+                    if new not in exclude:
+                        if (c := merged.get(new)) is None:
+                            merged[new] = Candidate(new, None, -1, 0.0, sources=[name])
+                        else:
+                            c.sources.append(name)
+                    continue
+                assert isinstance(new, Candidate)
+                if new.id in exclude:
                     continue
                 c = merged.setdefault(new.id, new)
                 if c is not new:
@@ -91,7 +108,7 @@ class CandidateStage:
                         c.interest, c.similarity = new.interest, new.similarity
                     c.sims.update(new.sims)
                     c.vectors.update(new.vectors)
-                c.sources.append(source.name)
+                c.sources.append(name)
         if ctx.filter is not None:  # items proposed from memory are checked on their payload
             unknown = [c.id for c in merged.values() if c.payload is None]
             payloads = self.retriever.payloads(unknown)
@@ -193,7 +210,7 @@ class _VectorSource:
         self.name, self.space, self.retriever = name, space, retriever
         self.limit, self.new_only, self.with_vectors = limit, new_only, tuple(with_vectors)
 
-    def propose(self, ctx: RecContext) -> list[Candidate]:
+    def propose(self, ctx: RecContext) -> Sequence[Proposal]:
         state = ctx.state
         if state is None or not self.retriever.has_space(self.space):
             return []
@@ -202,6 +219,8 @@ class _VectorSource:
             query = state.content_query
         if query is None or not np.any(query):
             return []
+        if not self.new_only and not self.with_vectors:
+            return _search(self.retriever, self.space, query, self.limit, ctx)
         return _from_hits(self.retriever.search(self.space, query, self.limit,
                                                 filter=ctx.filter, exclude=ctx.exclude,
                                                 new_only=self.new_only,
@@ -215,7 +234,7 @@ class _EaseSource:
     def __init__(self, model: TrainedModel, limit: int) -> None:
         self.model, self.limit = model, limit
 
-    def propose(self, ctx: RecContext) -> list[Candidate]:
+    def propose(self, ctx: RecContext) -> Sequence[Proposal]:
         state = ctx.state
         if state is None or state.ease is None or not len(state.ease.rows):
             return []
@@ -226,7 +245,7 @@ class _EaseSource:
         k = min(self.limit, len(ids))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.isfinite(scores[top])]
-        return [Candidate(ids[j], None, -1, 0.0) for j in top]
+        return [ids[j] for j in top.tolist()]
 
 
 class _RecentSource:
@@ -239,7 +258,7 @@ class _RecentSource:
         self.model, self.retriever, self.space = model, retriever, space
         self.limit, self.items = limit, items
 
-    def propose(self, ctx: RecContext) -> list[Candidate]:
+    def propose(self, ctx: RecContext) -> Sequence[Proposal]:
         state = ctx.state
         if state is None or not self.retriever.has_space(self.space):
             return []
@@ -248,10 +267,8 @@ class _RecentSource:
             return []
         vectors = (self.model.als.item_vectors if self.space == "als"  # type: ignore[union-attr]
                    else self.model.sequence.item_vectors)  # type: ignore[union-attr]
-        return _from_hits(self.retriever.search(self.space, vectors[recent].mean(axis=0),
-                                                self.limit, filter=ctx.filter,
-                                                exclude=ctx.exclude,
-                                                payload=_needs_payload(ctx)))
+        return _search(self.retriever, self.space, vectors[recent].mean(axis=0), self.limit,
+                       ctx)
 
 
 class _PopularSource:
@@ -259,16 +276,25 @@ class _PopularSource:
         self.name = "trending" if recent else "popular"
         self.popularity, self.limit, self.recent = popularity, limit, recent
 
-    def propose(self, ctx: RecContext) -> list[Candidate]:
+    def propose(self, ctx: RecContext) -> Sequence[Proposal]:
         # over-fetch: seen items and filtered-out items are dropped afterwards
         ids = self.popularity.top(self.limit + len(ctx.exclude), recent=self.recent)
-        return [Candidate(i, None, -1, 0.0) for i in ids if i not in ctx.exclude][: self.limit]
+        return [i for i in ids if i not in ctx.exclude][: self.limit]
 
 
 def _needs_payload(ctx: RecContext) -> bool:
     """A filtered request checks every candidate's payload, so hits bring theirs; otherwise
     only the final list's payloads are read (most candidates never need one)."""
     return ctx.filter is not None
+
+
+def _search(retriever: Retriever, space: str, query: np.ndarray, limit: int,
+            ctx: RecContext) -> Sequence[Proposal]:
+    """A behaviour-space search: plain ids unless a filter makes the hits bring payloads."""
+    if ctx.filter is None:
+        return retriever.nearest_ids(space, query, limit, exclude=ctx.exclude)
+    return _from_hits(retriever.search(space, query, limit, filter=ctx.filter,
+                                       exclude=ctx.exclude, payload=True))
 
 
 def _from_hits(hits: list[Hit]) -> list[Candidate]:

@@ -114,7 +114,8 @@ def raw_signals(ctx: RecContext, model: TrainedModel, retriever: Retriever,
     wanted = None if only is None else {*only, *(("als",) if "new_item" in only else ())}
     if state is not None:
         content = mapped = None
-        new = [ids[j] for j in np.flatnonzero(model.items.rows(ids) < 0)] \
+        rows = model.items.rows(ids)
+        new = [ids[j] for j in np.flatnonzero(rows < 0)] \
             if model.content_map is not None and (wanted is None or "new_item" in wanted) \
             else []
         if new and retriever.has_space("als"):
@@ -125,7 +126,7 @@ def raw_signals(ctx: RecContext, model: TrainedModel, retriever: Retriever,
             mapped.update(retriever.vectors([i for i in new if i not in mapped], "als"))
         elif new:
             content = retriever.vectors(new, model.content_map.space)  # type: ignore[union-attr]
-        out.update(model.signals(state, ids, content, mapped=mapped, only=wanted))
+        out.update(model.signals(state, ids, content, mapped=mapped, only=wanted, rows=rows))
     if wanted is None or "popularity" in wanted:
         out["popularity"] = np.log1p(popularity.count(ids))
     if wanted is None or "trending" in wanted:
