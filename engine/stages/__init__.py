@@ -10,6 +10,7 @@ from mosaicrec.engine.stages.candidates import (
     CandidateSource,
     CandidateStage,
     ContentSource,
+    Proposal,
     SourceLimits,
     model_sources,
     new_item_vectors,
@@ -35,7 +36,7 @@ from mosaicrec.engine.stages.score import (
 __all__ = [
     "BlendStage", "BlendStageConfig", "Boost", "CandidateConfig", "CandidateSource",
     "CandidateStage", "ColdStartConfig", "ColdStartStage", "ContentSource", "HistoryConfig",
-    "HistoryStage", "RankConfig", "RankStage", "RerankConfig", "RerankStage", "ScoreConfig",
-    "ScoreStage", "SourceLimits", "mmr_select", "model_sources", "new_item_vectors",
-    "raw_signals",
+    "HistoryStage", "Proposal", "RankConfig", "RankStage", "RerankConfig", "RerankStage",
+    "ScoreConfig", "ScoreStage", "SourceLimits", "mmr_select", "model_sources",
+    "new_item_vectors", "raw_signals",
 ]

@@ -26,8 +26,8 @@ from mosaicrec.engine.retrieval import Retriever
 from mosaicrec.indexing.stores.base import ID_FIELD, Hit
 
 __all__ = [
-    "CandidateConfig", "CandidateSource", "CandidateStage", "ContentSource", "SourceLimits",
-    "model_sources", "new_item_vectors",
+    "CandidateConfig", "CandidateSource", "CandidateStage", "ContentSource", "Proposal",
+    "SourceLimits", "model_sources", "new_item_vectors",
 ]
 
 
