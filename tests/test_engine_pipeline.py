@@ -448,3 +448,27 @@ def test_repeated_requests_come_from_the_cache_until_something_changes(store, ev
     off = _rec(store, events, result_cache_size=0)
     off.recommend("u", n=5)
     assert off.recommend("u", n=5).timings_ms != {"cached": 0.0}
+
+
+def test_sources_may_propose_plain_ids_beside_candidates():
+    from mosaicrec.engine.context import Candidate, RecContext
+    from mosaicrec.engine.stages import CandidateStage
+
+    class Source:
+        def __init__(self, name, proposals):
+            self.name, self.proposals = name, proposals
+
+        def propose(self, ctx):
+            return self.proposals
+
+    rich = Candidate("b", {"genre": "x"}, 1, 0.5, vectors={"als": np.ones(2, np.float32)})
+    stage = CandidateStage([Source("ids", ["a", "b", "seen"]), Source("rich", [rich, "c"]),
+                            Source("more", [np.str_("a")])], retriever=None)  # type: ignore
+    ctx = RecContext(user_id="u", n=3, exclude={"seen"})
+    stage.run(ctx)
+    by_id = {c.id: c for c in ctx.candidates}
+    assert [c.id for c in ctx.candidates] == ["a", "b", "c"]  # first proposal's order
+    assert by_id["a"].sources == ["ids", "more"] and by_id["c"].sources == ["rich"]
+    # an item first proposed as a plain id takes what a richer proposal knows
+    assert by_id["b"].sources == ["ids", "rich"] and by_id["b"].payload == {"genre": "x"}
+    assert by_id["b"].interest == 1 and "als" in by_id["b"].vectors

@@ -91,7 +91,7 @@ class CandidateStage:
         for source in self.sources:
             name = source.name
             for new in source.propose(ctx):
-                if type(new) is str:
+                if isinstance(new, str):
                     if new not in exclude:
                         if (c := merged.get(new)) is None:
                             merged[new] = Candidate(new, None, -1, 0.0, sources=[name])
