@@ -219,6 +219,7 @@ def bench_size(n: int, args) -> dict:
         events.close()
         return figures
     finally:
+        gc.unfreeze()  # the next size starts from a collectable heap
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -8,7 +8,7 @@ by Qdrant).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -45,11 +45,11 @@ def fill_payloads(cands: Sequence[_HasPayload], retriever: Retriever) -> None:
 
 class Retriever(Protocol):
     def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
-               exclude: Sequence[str], new_only: bool = False,
+               exclude: Collection[str], new_only: bool = False,
                with_vectors: Sequence[str] = (), payload: bool = True) -> list[Hit]: ...
 
     def nearest_ids(self, space: str, query: np.ndarray, limit: int, *,
-                    exclude: Sequence[str]) -> list[str]:
+                    exclude: Collection[str]) -> list[str]:
         """The ids of an unfiltered search, best first (no hit objects, payloads or scores:
         what a behaviour source needs of its hundreds of proposals)."""
         ...
@@ -74,7 +74,7 @@ class StoreRetriever:
         return space in self.store.schema.vectors
 
     def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
-               exclude: Sequence[str], new_only: bool = False,
+               exclude: Collection[str], new_only: bool = False,
                with_vectors: Sequence[str] = (), payload: bool = True) -> list[Hit]:
         if new_only:
             mapped = Condition(field=NEW_ITEM_FIELD, match="mapped")
@@ -86,7 +86,7 @@ class StoreRetriever:
                                 payload=payload)
 
     def nearest_ids(self, space: str, query: np.ndarray, limit: int, *,
-                    exclude: Sequence[str]) -> list[str]:
+                    exclude: Collection[str]) -> list[str]:
         return [h.id for h in self.search(space, query, limit, filter=None, exclude=exclude,
                                           payload=False)]
 
@@ -130,7 +130,7 @@ class MemoryRetriever:
         return space in self._spaces
 
     def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
-               exclude: Sequence[str], new_only: bool = False,
+               exclude: Collection[str], new_only: bool = False,
                with_vectors: Sequence[str] = (), payload: bool = True) -> list[Hit]:
         if filter is not None:
             raise ConfigError("in-memory retrieval (tuning) does not evaluate payload filters")
@@ -146,11 +146,11 @@ class MemoryRetriever:
         return hits
 
     def nearest_ids(self, space: str, query: np.ndarray, limit: int, *,
-                    exclude: Sequence[str]) -> list[str]:
+                    exclude: Collection[str]) -> list[str]:
         ids = self._spaces[space][0]
         return [ids[j] for j in self._top(space, query, limit, exclude)[0].tolist()]
 
-    def _top(self, space: str, query: np.ndarray, limit: int, exclude: Sequence[str],
+    def _top(self, space: str, query: np.ndarray, limit: int, exclude: Collection[str],
              new_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Rows of the best ``limit`` items, best first, and their scores."""
         ids, matrix, row = self._spaces[space]
@@ -193,7 +193,7 @@ class LayeredRetriever:
         return self.store_retriever.has_space(space)
 
     def search(self, space: str, query: np.ndarray, limit: int, *, filter: Filter | None,
-               exclude: Sequence[str], new_only: bool = False,
+               exclude: Collection[str], new_only: bool = False,
                with_vectors: Sequence[str] = (), payload: bool = True) -> list[Hit]:
         if filter is None and not new_only and not with_vectors and \
                 self.memory.has_space(space):
@@ -203,7 +203,7 @@ class LayeredRetriever:
                                            payload=payload)
 
     def nearest_ids(self, space: str, query: np.ndarray, limit: int, *,
-                    exclude: Sequence[str]) -> list[str]:
+                    exclude: Collection[str]) -> list[str]:
         searcher = self.memory if self.memory.has_space(space) else self.store_retriever
         return searcher.nearest_ids(space, query, limit, exclude=exclude)
 

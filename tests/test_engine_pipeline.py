@@ -472,3 +472,32 @@ def test_sources_may_propose_plain_ids_beside_candidates():
     # an item first proposed as a plain id takes what a richer proposal knows
     assert by_id["b"].sources == ["ids", "rich"] and by_id["b"].payload == {"genre": "x"}
     assert by_id["b"].interest == 1 and "als" in by_id["b"].vectors
+
+
+def test_in_memory_id_search_and_retrievers_without_it():
+    from mosaicrec.engine.context import RecContext
+    from mosaicrec.engine.retrieval import MemoryRetriever
+    from mosaicrec.engine.stages import CandidateStage
+    from mosaicrec.engine.stages.candidates import _search
+
+    memory = MemoryRetriever({"s": (["a", "b", "c"], np.eye(3, dtype=np.float32), "dot")})
+    q = np.array([0.1, 0.3, 0.2], np.float32)
+    assert memory.nearest_ids("s", q, 2, exclude={"x"}) == ["b", "c"]
+    assert memory.nearest_ids("s", q, 5, exclude={"a", "b", "c"}) == []
+    assert memory.nearest_ids("s", q, 0, exclude=set()) == []
+
+    class OlderRetriever:  # written before nearest_ids: searched for hits, ids kept
+        def search(self, *args, **kwargs):
+            return memory.search(*args, **kwargs)
+
+    ctx = RecContext(user_id="u", n=2, exclude={"b"})
+    assert _search(OlderRetriever(), "s", q, 2, ctx) == ["c", "a"]  # type: ignore[arg-type]
+
+    class Broken:
+        name = "broken"
+
+        def propose(self, ctx):
+            return [3]
+
+    with pytest.raises(TypeError, match="broken"):
+        CandidateStage([Broken()], retriever=None).run(ctx)  # type: ignore[arg-type]

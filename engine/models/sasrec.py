@@ -1,8 +1,9 @@
 """The SASRec network (Kang & McAuley 2018) and the stack of its trained members for serving.
 
 :class:`SASRec` is one member, trained on its own. :class:`StackedSASRec` holds every member's
-weights with a leading member axis, so one forward pass computes all of them with the operator
-calls of one: a single user's pass is per-call overhead, not arithmetic, on a CPU.
+weights with a leading member axis (their item tables side by side, one gather for all), so one
+forward pass computes all of them with the operator calls of one: a single user's pass is
+per-call overhead, not arithmetic, on a CPU.
 """
 
 from __future__ import annotations

@@ -164,7 +164,8 @@ class SequenceModel:
         self._nets, self.n_items = nets, n_items
         with torch.no_grad():
             self._stack = StackedSASRec(nets)
-        # the stacked network's table without its padding row (one copy of the weights)
+        # the stacked network's table without its padding row: on CPU a read-only view of
+        # it (no second copy), on CUDA the host copy serving scores with
         self._items = self._stack.items[1:].float().cpu().numpy()
         self._items.flags.writeable = False
 
@@ -198,7 +199,8 @@ class SequenceModel:
     @property
     def item_vectors(self) -> np.ndarray:
         """``(n_items, state_dim)``: the members' item tables side by side, so a user state
-        times an item vector is the sum of the members' logits."""
+        times an item vector is the sum of the members' logits. Read-only: on CPU it shares
+        memory with the network serving the states."""
         self._fitted()
         assert self._items is not None
         return self._items

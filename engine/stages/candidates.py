@@ -92,13 +92,16 @@ class CandidateStage:
             name = source.name
             for new in source.propose(ctx):
                 if isinstance(new, str):
+                    new = new if type(new) is str else str(new)  # e.g. numpy strings
                     if new not in exclude:
                         if (c := merged.get(new)) is None:
                             merged[new] = Candidate(new, None, -1, 0.0, sources=[name])
                         else:
                             c.sources.append(name)
                     continue
-                assert isinstance(new, Candidate)
+                if not isinstance(new, Candidate):
+                    raise TypeError(f"candidate source {name!r} proposed {new!r}: "
+                                    "propose() returns ids (str) or Candidate objects")
                 if new.id in exclude:
                     continue
                 c = merged.setdefault(new.id, new)
@@ -292,7 +295,11 @@ def _search(retriever: Retriever, space: str, query: np.ndarray, limit: int,
             ctx: RecContext) -> Sequence[Proposal]:
     """A behaviour-space search: plain ids unless a filter makes the hits bring payloads."""
     if ctx.filter is None:
-        return retriever.nearest_ids(space, query, limit, exclude=ctx.exclude)
+        nearest = getattr(retriever, "nearest_ids", None)  # a retriever written before it
+        if nearest is not None:
+            return nearest(space, query, limit, exclude=ctx.exclude)
+        return [h.id for h in retriever.search(space, query, limit, filter=None,
+                                               exclude=ctx.exclude, payload=False)]
     return _from_hits(retriever.search(space, query, limit, filter=ctx.filter,
                                        exclude=ctx.exclude, payload=True))
 
