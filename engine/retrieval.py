@@ -17,8 +17,8 @@ from mosaicrec.engine.vector_cache import VectorCache
 from mosaicrec.errors import ConfigError
 from mosaicrec.indexing.stores.base import Condition, Filter, Hit, VectorStore
 
-__all__ = ["NEW_ITEM_FIELD", "LayeredRetriever", "fill_payloads", "MemoryRetriever", "Retriever",
-           "StoreRetriever"]
+__all__ = ["NEW_ITEM_FIELD", "LayeredRetriever", "fill_payloads", "hit_ids", "MemoryRetriever",
+           "Retriever", "StoreRetriever"]
 
 # Payload field the trained model sets on every item: "trained" or "mapped" (content map).
 NEW_ITEM_FIELD = "behaviour"
@@ -41,6 +41,13 @@ def fill_payloads(cands: Sequence[_HasPayload], retriever: Retriever) -> None:
         if c.payload is None:
             found = payloads.get(c.id)
             c.payload, c.stored = (found, True) if found is not None else ({}, False)
+
+
+def hit_ids(retriever: Retriever, space: str, query: np.ndarray, limit: int,
+            exclude: Collection[str]) -> list[str]:
+    """The ids of an unfiltered search's hits, their payloads not read."""
+    return [h.id for h in retriever.search(space, query, limit, filter=None, exclude=exclude,
+                                           payload=False)]
 
 
 class Retriever(Protocol):
@@ -87,8 +94,7 @@ class StoreRetriever:
 
     def nearest_ids(self, space: str, query: np.ndarray, limit: int, *,
                     exclude: Collection[str]) -> list[str]:
-        return [h.id for h in self.search(space, query, limit, filter=None, exclude=exclude,
-                                          payload=False)]
+        return hit_ids(self, space, query, limit, exclude)
 
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
         if not ids:

@@ -22,7 +22,7 @@ from mosaicrec.engine.context import Candidate, RecContext
 from mosaicrec.engine.models.trained import TrainedModel
 from mosaicrec.engine.payload import matches
 from mosaicrec.engine.popularity import Popularity
-from mosaicrec.engine.retrieval import Retriever
+from mosaicrec.engine.retrieval import Retriever, hit_ids
 from mosaicrec.indexing.stores.base import ID_FIELD, Hit
 
 __all__ = [
@@ -298,8 +298,7 @@ def _search(retriever: Retriever, space: str, query: np.ndarray, limit: int,
         nearest = getattr(retriever, "nearest_ids", None)  # a retriever written before it
         if nearest is not None:
             return nearest(space, query, limit, exclude=ctx.exclude)
-        return [h.id for h in retriever.search(space, query, limit, filter=None,
-                                               exclude=ctx.exclude, payload=False)]
+        return hit_ids(retriever, space, query, limit, ctx.exclude)
     return _from_hits(retriever.search(space, query, limit, filter=ctx.filter,
                                        exclude=ctx.exclude, payload=True))
 
