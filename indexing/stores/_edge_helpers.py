@@ -1,5 +1,5 @@
 """Edge-only helpers of :mod:`~mosaicrec.indexing.stores.edge`: error mapping, the schema file,
-condition translation. Kept apart so the store module stays readable."""
+payload index creation, condition translation. Kept apart so the store module stays readable."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mosaicrec.errors import MosaicError, StoreError
-from mosaicrec.indexing.stores import _common as common
+from mosaicrec.indexing.stores import _schema_ops
 from mosaicrec.indexing.stores.base import CollectionSchema, Condition, VectorSpace
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def edge_errors(action: str) -> Iterator[None]:
 
 
 def write_state(directory: Path, schema: CollectionSchema, late: set[str]) -> None:
-    state = {common.SCHEMA_KEY: schema.model_dump(mode="json"), "acorn_fields": sorted(late)}
+    state = {_schema_ops.SCHEMA_KEY: schema.model_dump(mode="json"), "acorn_fields": sorted(late)}
     tmp = directory / (SCHEMA_FILE + ".tmp")
     try:
         with open(tmp, "w") as fh:
@@ -129,7 +129,7 @@ def create_shard(config: StoreConfig, schema: CollectionSchema, directory: Path)
             name: qe.EdgeVectorParams(size=space.dim, distance=distance(space))
             for name, space in schema.vectors.items()
         },
-        hnsw_config=qe.HnswIndexConfig(**common.hnsw_settings(config)),
+        hnsw_config=qe.HnswIndexConfig(**_schema_ops.hnsw_settings(config)),
         optimizers=qe.EdgeOptimizersConfig(
             indexing_threshold=config.indexing_threshold_kb,
             default_segment_number=config.default_segment_number,
@@ -150,13 +150,23 @@ def load_shard(
     import qdrant_edge as qe
 
     stored, late = read_state(directory, config)
-    if schema is not None and common.merge_schema(schema, stored, config.where):
+    if schema is not None and _schema_ops.merge_schema(schema, stored, config.where):
         stored = stored.model_copy(
             update={"payload_indexes": {**stored.payload_indexes, **schema.payload_indexes}}
         )
     with edge_errors(f"open collection {config.where}"):
         shard = qe.EdgeShard.load(str(directory))  # persisted build config is kept as is
     return shard, stored, late
+
+
+def create_indexes(shard: EdgeShard, schema: CollectionSchema, fields: list[str]) -> None:
+    """Create the schema's payload indexes on ``fields`` (the caller maps Edge's errors)."""
+    import qdrant_edge as qe
+
+    for field in fields:
+        type_name = PAYLOAD_TYPES[schema.payload_indexes[field]]
+        kind = getattr(qe.PayloadSchemaType, type_name)
+        shard.update(qe.UpdateOperation.create_field_index(field, kind))
 
 
 def read_state(directory: Path, config: StoreConfig) -> tuple[CollectionSchema, set[str]]:
@@ -168,7 +178,7 @@ def read_state(directory: Path, config: StoreConfig) -> tuple[CollectionSchema, 
         )
     try:
         state = json.loads(path.read_text())
-        schema = CollectionSchema.model_validate(state[common.SCHEMA_KEY])
+        schema = CollectionSchema.model_validate(state[_schema_ops.SCHEMA_KEY])
     except (ValueError, KeyError) as exc:
         raise StoreError(f"unreadable schema file {path}: {exc}") from exc
     return schema, set(state.get("acorn_fields", []))
@@ -191,3 +201,9 @@ def leaf(cond: Condition) -> Any:
         return qe.FieldCondition(key=cond.field, match=qe.MatchAny(cond.any))
     rng = qe.RangeFloat(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)
     return qe.FieldCondition(key=cond.field, range=rng)
+
+
+def has_id_condition(pids: tuple[str, ...]) -> Any:
+    import qdrant_edge as qe
+
+    return qe.HasIdCondition(set(pids))

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mosaicrec.errors import MosaicError, StoreError
-from mosaicrec.indexing.stores import _common as common
+from mosaicrec.indexing.stores import _schema_ops
 from mosaicrec.indexing.stores.base import CollectionSchema, Condition, VectorSpace
 
 if TYPE_CHECKING:
@@ -54,12 +54,12 @@ def connect(config: StoreConfig) -> QdrantClient:
 
 def stored_schema(client: QdrantClient, config: StoreConfig) -> CollectionSchema:
     metadata = client.get_collection(config.collection).config.metadata or {}
-    if common.SCHEMA_KEY not in metadata:
+    if _schema_ops.SCHEMA_KEY not in metadata:
         raise StoreError(
             f"collection {config.where} exists but was not created by mosaicrec "
-            f"(no {common.SCHEMA_KEY!r} in its metadata); use another collection name"
+            f"(no {_schema_ops.SCHEMA_KEY!r} in its metadata); use another collection name"
         )
-    return CollectionSchema.model_validate(metadata[common.SCHEMA_KEY])
+    return CollectionSchema.model_validate(metadata[_schema_ops.SCHEMA_KEY])
 
 
 def create_collection(client: QdrantClient, config: StoreConfig, schema: CollectionSchema) -> None:
@@ -74,9 +74,9 @@ def create_collection(client: QdrantClient, config: StoreConfig, schema: Collect
             name: models.VectorParams(size=space.dim, distance=distance(space))
             for name, space in schema.vectors.items()
         },
-        hnsw_config=models.HnswConfigDiff(**common.hnsw_settings(config)),
+        hnsw_config=models.HnswConfigDiff(**_schema_ops.hnsw_settings(config)),
         optimizers_config=optimizers,
-        metadata={common.SCHEMA_KEY: schema.model_dump(mode="json")},
+        metadata={_schema_ops.SCHEMA_KEY: schema.model_dump(mode="json")},
     )
     create_indexes(client, config.collection, schema, set(schema.payload_indexes))
 

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from mosaicrec.errors import StoreError
-from mosaicrec.indexing.stores import _common as common
 from mosaicrec.indexing.stores import _edge_helpers as helpers
+from mosaicrec.indexing.stores import _filters, _points, _queries, _results, _schema_ops
 from mosaicrec.indexing.stores.base import (
     CollectionSchema,
     Filter,
@@ -80,7 +80,7 @@ class EdgeStore(VectorStore):
         self._unbuilt = self._unreleased = 0
         # one has-id condition per exclusion list: a request's candidate queries all exclude
         # the same seen items, and building the condition parses every uuid again
-        self._has_id = functools.lru_cache(maxsize=256)(_has_id_condition)
+        self._has_id = functools.lru_cache(maxsize=256)(helpers.has_id_condition)
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -122,8 +122,6 @@ class EdgeStore(VectorStore):
 
     def _ensure_indexes(self) -> None:
         """Create every schema payload index the shard lacks (all of them on a new shard)."""
-        import qdrant_edge as qe
-
         shard = self._handle()
         with self._errors("read shard info"):
             info = shard.info()
@@ -131,10 +129,7 @@ class EdgeStore(VectorStore):
         if not missing:
             return
         with self._errors(f"create payload indexes {missing}"):
-            for field in missing:
-                type_name = helpers.PAYLOAD_TYPES[self.schema.payload_indexes[field]]
-                kind = getattr(qe.PayloadSchemaType, type_name)
-                shard.update(qe.UpdateOperation.create_field_index(field, kind))
+            helpers.create_indexes(shard, self.schema, missing)
         if info.indexed_vectors_count > 0:
             self._late_indexes |= set(missing)
         helpers.write_state(self.directory, self.schema, self._late_indexes)
@@ -144,7 +139,7 @@ class EdgeStore(VectorStore):
     def upsert(self, points: Sequence[Point]) -> None:
         import qdrant_edge as qe
 
-        prepared = common.prepare_points(points, self.schema)  # raises before any write
+        prepared = _points.prepare_points(points, self.schema)  # raises before any write
         shard = self._handle()
         step = self.config.upsert_batch
         self._mark_pending()
@@ -183,12 +178,12 @@ class EdgeStore(VectorStore):
     def update_vectors(self, name: str, ids: Sequence[str], vectors: np.ndarray) -> None:
         import qdrant_edge as qe
 
-        prepared = common.prepare_update(name, ids, vectors, self.schema)  # raises before writes
+        prepared = _points.prepare_update(name, ids, vectors, self.schema)  # raises before writes
         self._require_stored(ids)  # Edge writes the ids before a missing one, then fails
         shard = self._handle()
         self._mark_pending()
         with self._errors(f"update vectors {name!r}"):
-            for batch in common.batches(prepared, self.config.upsert_batch):
+            for batch in _points.batches(prepared, self.config.upsert_batch):
                 shard.update(qe.UpdateOperation.update_vectors(
                     [qe.PointVectors(pid, {name: vec}) for pid, vec in batch]
                 ))
@@ -197,7 +192,7 @@ class EdgeStore(VectorStore):
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
         import qdrant_edge as qe
 
-        values = common.prepare_payload(ids, payload)
+        values = _points.prepare_payload(ids, payload)
         if not ids or not values:
             return
         self._require_stored(ids)
@@ -206,7 +201,7 @@ class EdgeStore(VectorStore):
         self.note_payload_fields(values)
         self._mark_pending()  # Edge copies the points into the appendable segment
         with self._errors("set payload"):
-            for batch in common.batches(pids, self.config.upsert_batch):
+            for batch in _points.batches(pids, self.config.upsert_batch):
                 shard.update(qe.UpdateOperation.set_payload(list(batch), values))
 
     def _mark_pending(self) -> None:
@@ -226,14 +221,14 @@ class EdgeStore(VectorStore):
             with self._errors("look up ids"):
                 return [r.id for r in shard.retrieve(pids, with_payload=False, with_vector=False)]
 
-        common.require_stored(ids, self.config.upsert_batch, stored, self.config.where)
+        _points.require_stored(ids, self.config.upsert_batch, stored, self.config.where)
 
     # ---- schema changes on a live collection ---------------------------------------------
 
     def add_vector_space(self, name: str, space: VectorSpace) -> bool:
         import qdrant_edge as qe
 
-        schema = common.with_space(self.schema, name, space)
+        schema = _schema_ops.with_space(self.schema, name, space)
         if schema is None:
             return False
         shard = self._handle()
@@ -249,7 +244,7 @@ class EdgeStore(VectorStore):
     def drop_vector_space(self, name: str) -> bool:
         import qdrant_edge as qe
 
-        schema = common.without_space(self.schema, name)
+        schema = _schema_ops.without_space(self.schema, name)
         if schema is None:
             return False
         shard = self._handle()
@@ -259,7 +254,7 @@ class EdgeStore(VectorStore):
         return True
 
     def add_payload_index(self, field: str, kind: PayloadType) -> bool:
-        schema = common.with_index(self.schema, field, kind, self.config.where)
+        schema = _schema_ops.with_index(self.schema, field, kind, self.config.where)
         if schema is None:
             return False
         old, self.schema = self.schema, schema
@@ -281,8 +276,8 @@ class EdgeStore(VectorStore):
         self, ids: Sequence[str], *, vectors: Sequence[str] | bool = False,
         payload: bool | Sequence[str] = True,
     ) -> list[Record]:
-        names = common.vector_names(vectors, self.schema)
-        payload = common.payload_selector(payload)
+        names = _results.vector_names(vectors, self.schema)
+        payload = _results.payload_selector(payload)
         if not ids:
             return []
         with self._errors("retrieve"):
@@ -291,7 +286,7 @@ class EdgeStore(VectorStore):
                 with_payload=payload,
                 with_vector=names or False,
             )
-        return common.records_in_order(found, ids, payload)
+        return _results.records_in_order(found, ids, payload)
 
     def query(
         self,
@@ -308,7 +303,7 @@ class EdgeStore(VectorStore):
     ) -> list[Hit]:
         import qdrant_edge as qe
 
-        query = qe.Query.Nearest(common.query_vector(vector, using, self.schema), using=using)
+        query = qe.Query.Nearest(_queries.query_vector(vector, using, self.schema), using=using)
         return self._query(query, limit, filter, exclude_ids, exact=exact, ef=ef,
                            with_vectors=with_vectors, payload=payload)
 
@@ -329,7 +324,7 @@ class EdgeStore(VectorStore):
             "best_score": qe.Query.RecommendBestScore,
             "sum_scores": qe.Query.RecommendSumScores,
         }
-        pos, neg, kind = common.recommend_examples(
+        pos, neg, kind = _queries.recommend_examples(
             positive, negative, using, self.schema, strategy, kinds
         )
         examples = qe.RecommendQuery(positives=pos, negatives=neg)
@@ -348,10 +343,10 @@ class EdgeStore(VectorStore):
     ) -> list[Hit]:
         import qdrant_edge as qe
 
-        common.check_mmr(diversity, candidates_limit, limit)
+        _queries.check_mmr(diversity, candidates_limit, limit)
         # Edge's lambda weighs relevance; Qdrant's public "diversity" is 1 - lambda
         query = qe.Mmr(
-            vector=common.query_vector(vector, using, self.schema),
+            vector=_queries.query_vector(vector, using, self.schema),
             lambda_=1.0 - diversity,
             candidates_limit=candidates_limit,
             using=using,
@@ -372,11 +367,11 @@ class EdgeStore(VectorStore):
     ) -> list[Hit]:
         import qdrant_edge as qe
 
-        common.check_limit(limit)
-        names = common.vector_names(list(with_vectors), self.schema)
+        _queries.check_limit(limit)
+        names = _results.vector_names(list(with_vectors), self.schema)
         acorn = None
-        unlinked = common.filter_fields(filter) - self._filter_ready_fields()
-        if not exact and (unlinked or common.filter_vectors(filter)):
+        unlinked = _filters.filter_fields(filter) - self._filter_ready_fields()
+        if not exact and (unlinked or _filters.filter_vectors(filter)):
             acorn = qe.AcornSearchParams(enable=True, max_selectivity=1.0)
         params = qe.SearchParams(hnsw_ef=ef or self.config.hnsw_ef, exact=exact, acorn=acorn)
         request = qe.QueryRequest(
@@ -384,12 +379,12 @@ class EdgeStore(VectorStore):
             limit=limit,
             filter=self._filter(filter, exclude_ids),
             params=params,
-            with_payload=common.hit_payload_selector(payload),
+            with_payload=_results.hit_payload_selector(payload),
             with_vector=names or False,
         )
         with self._errors("query"):
             found = self._handle().query(request)
-        return [common.to_hit(p.payload, p.score, p.vector if names else None) for p in found]
+        return [_results.to_hit(p.payload, p.score, p.vector if names else None) for p in found]
 
     def _filter_ready_fields(self) -> set[str]:
         return set(self.schema.payload_indexes) - self._late_indexes
@@ -404,10 +399,10 @@ class EdgeStore(VectorStore):
     def iter_records(
         self, *, vectors: Sequence[str] | bool = False, batch_size: int = 1000
     ) -> Iterator[Record]:
-        names = common.vector_names(vectors, self.schema)
+        names = _results.vector_names(vectors, self.schema)
         for page in self._pages(batch_size, names or False, "scroll"):
             for p in page:
-                yield common.to_record(p.payload, p.vector)
+                yield _results.to_record(p.payload, p.vector)
 
     def _pages(self, batch_size: int, with_vector: Any, action: str) -> Iterator[list[Any]]:
         """Every point with its payload, a scroll page at a time."""
@@ -477,7 +472,7 @@ class EdgeStore(VectorStore):
     def _filter(self, flt: Filter | None, exclude_ids: Sequence[str]) -> Any:
         import qdrant_edge as qe
 
-        return common.build_filter(
+        return _filters.build_filter(
             flt,
             exclude_ids,
             leaf=helpers.leaf,
@@ -488,8 +483,3 @@ class EdgeStore(VectorStore):
             vectors=self.schema.vectors,
         )
 
-
-def _has_id_condition(pids: tuple[str, ...]) -> Any:
-    import qdrant_edge as qe
-
-    return qe.HasIdCondition(set(pids))

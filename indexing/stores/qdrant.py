@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from mosaicrec.errors import MosaicError, StoreError
-from mosaicrec.indexing.stores import _common as common
+from mosaicrec.indexing.stores import _filters, _points, _queries, _results, _schema_ops
 from mosaicrec.indexing.stores import _qdrant_helpers as helpers
 from mosaicrec.indexing.stores.base import (
     CollectionSchema,
@@ -59,7 +59,7 @@ class QdrantStore(VectorStore):
             if client.collection_exists(config.collection):
                 stored = helpers.stored_schema(client, config)
                 if schema is not None:
-                    added = common.merge_schema(schema, stored, config.where)
+                    added = _schema_ops.merge_schema(schema, stored, config.where)
                     if added:
                         stored = stored.model_copy(
                             update={"payload_indexes": {**stored.payload_indexes,
@@ -68,7 +68,7 @@ class QdrantStore(VectorStore):
                         helpers.create_indexes(client, config.collection, stored, added)
                         client.update_collection(
                             config.collection,
-                            metadata={common.SCHEMA_KEY: stored.model_dump(mode="json")},
+                            metadata={_schema_ops.SCHEMA_KEY: stored.model_dump(mode="json")},
                         )
                 return cls(client, config, stored)
             if schema is None:
@@ -91,10 +91,10 @@ class QdrantStore(VectorStore):
     def upsert(self, points: Sequence[Point]) -> None:
         from qdrant_client import models
 
-        prepared = common.prepare_points(points, self.schema)  # raises before any write
+        prepared = _points.prepare_points(points, self.schema)  # raises before any write
         client = self._handle()
         with self._errors("upsert"):
-            for batch in common.batches(prepared, self.config.upsert_batch):
+            for batch in _points.batches(prepared, self.config.upsert_batch):
                 client.upsert(
                     self.name,
                     points=[
@@ -115,11 +115,11 @@ class QdrantStore(VectorStore):
     def update_vectors(self, name: str, ids: Sequence[str], vectors: np.ndarray) -> None:
         from qdrant_client import models
 
-        prepared = common.prepare_update(name, ids, vectors, self.schema)  # raises before writes
+        prepared = _points.prepare_update(name, ids, vectors, self.schema)  # raises before writes
         self._require_stored(ids)  # the client writes the ids before a missing one, then fails
         client = self._handle()
         with self._errors(f"update vectors {name!r}"):
-            for batch in common.batches(prepared, self.config.upsert_batch):
+            for batch in _points.batches(prepared, self.config.upsert_batch):
                 client.update_vectors(
                     self.name,
                     points=[models.PointVectors(id=pid, vector={name: v}) for pid, v in batch],
@@ -127,7 +127,7 @@ class QdrantStore(VectorStore):
                 )
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
-        values = common.prepare_payload(ids, payload)
+        values = _points.prepare_payload(ids, payload)
         if not ids or not values:
             return
         self._require_stored(ids)
@@ -135,7 +135,7 @@ class QdrantStore(VectorStore):
         pids = [point_id(i) for i in dict.fromkeys(ids)]
         self.note_payload_fields(values)
         with self._errors("set payload"):
-            for batch in common.batches(pids, self.config.upsert_batch):
+            for batch in _points.batches(pids, self.config.upsert_batch):
                 client.set_payload(self.name, payload=values, points=list(batch), wait=True)
 
     def _require_stored(self, ids: Sequence[str]) -> None:
@@ -146,14 +146,14 @@ class QdrantStore(VectorStore):
                 found = client.retrieve(self.name, pids, with_payload=False, with_vectors=False)
             return [r.id for r in found]
 
-        common.require_stored(ids, self.config.upsert_batch, stored, self.config.where)
+        _points.require_stored(ids, self.config.upsert_batch, stored, self.config.where)
 
     # ---- schema changes on a live collection ---------------------------------------------
 
     def add_vector_space(self, name: str, space: VectorSpace) -> bool:
         from qdrant_client import models
 
-        schema = common.with_space(self.schema, name, space)
+        schema = _schema_ops.with_space(self.schema, name, space)
         if schema is None:
             return False
         client = self._handle()
@@ -169,7 +169,7 @@ class QdrantStore(VectorStore):
         return True
 
     def drop_vector_space(self, name: str) -> bool:
-        schema = common.without_space(self.schema, name)
+        schema = _schema_ops.without_space(self.schema, name)
         if schema is None:
             return False
         client = self._handle()
@@ -179,7 +179,7 @@ class QdrantStore(VectorStore):
         return True
 
     def add_payload_index(self, field: str, kind: PayloadType) -> bool:
-        schema = common.with_index(self.schema, field, kind, self.config.where)
+        schema = _schema_ops.with_index(self.schema, field, kind, self.config.where)
         if schema is None:
             return False
         with self._errors(f"create payload index {field!r}"):
@@ -188,7 +188,7 @@ class QdrantStore(VectorStore):
         return True
 
     def _save(self, schema: CollectionSchema) -> None:
-        metadata = {common.SCHEMA_KEY: schema.model_dump(mode="json")}
+        metadata = {_schema_ops.SCHEMA_KEY: schema.model_dump(mode="json")}
         with self._errors("record the schema"):
             self._handle().update_collection(self.name, metadata=metadata)
         self.schema = schema
@@ -199,8 +199,8 @@ class QdrantStore(VectorStore):
         self, ids: Sequence[str], *, vectors: Sequence[str] | bool = False,
         payload: bool | Sequence[str] = True,
     ) -> list[Record]:
-        names = common.vector_names(vectors, self.schema)
-        payload = common.payload_selector(payload)
+        names = _results.vector_names(vectors, self.schema)
+        payload = _results.payload_selector(payload)
         if not ids:
             return []
         with self._errors("retrieve"):
@@ -210,7 +210,7 @@ class QdrantStore(VectorStore):
                 with_payload=payload,
                 with_vectors=names or False,
             )
-        return common.records_in_order(found, ids, payload)
+        return _results.records_in_order(found, ids, payload)
 
     def query(
         self,
@@ -227,7 +227,7 @@ class QdrantStore(VectorStore):
     ) -> list[Hit]:
         from qdrant_client import models
 
-        vec = common.query_vector(vector, using, self.schema)
+        vec = _queries.query_vector(vector, using, self.schema)
         params = models.SearchParams(hnsw_ef=ef or self.config.hnsw_ef, exact=exact)
         return self._query(vec, using, limit, filter, exclude_ids, params,
                            with_vectors=with_vectors, payload=payload)
@@ -249,7 +249,7 @@ class QdrantStore(VectorStore):
             "best_score": models.RecommendStrategy.BEST_SCORE,
             "sum_scores": models.RecommendStrategy.SUM_SCORES,
         }
-        pos, neg, kind = common.recommend_examples(
+        pos, neg, kind = _queries.recommend_examples(
             positive, negative, using, self.schema, strategy, strategies
         )
         query = models.RecommendQuery(
@@ -271,9 +271,9 @@ class QdrantStore(VectorStore):
     ) -> list[Hit]:
         from qdrant_client import models
 
-        common.check_mmr(diversity, candidates_limit, limit)
+        _queries.check_mmr(diversity, candidates_limit, limit)
         query = models.NearestQuery(
-            nearest=common.query_vector(vector, using, self.schema),
+            nearest=_queries.query_vector(vector, using, self.schema),
             mmr=models.Mmr(diversity=diversity, candidates_limit=candidates_limit),
         )
         params = models.SearchParams(hnsw_ef=self.config.hnsw_ef)
@@ -291,8 +291,8 @@ class QdrantStore(VectorStore):
         with_vectors: Sequence[str] = (),
         payload: bool | Sequence[str] = True,
     ) -> list[Hit]:
-        common.check_limit(limit)
-        names = common.vector_names(list(with_vectors), self.schema)
+        _queries.check_limit(limit)
+        names = _results.vector_names(list(with_vectors), self.schema)
         if not self.config.url:
             params = None  # local mode is brute force and warns about any search params
         flt = self._filter(filter, exclude_ids)
@@ -304,10 +304,10 @@ class QdrantStore(VectorStore):
                 limit=limit,
                 query_filter=flt,
                 search_params=params,
-                with_payload=common.hit_payload_selector(payload),
+                with_payload=_results.hit_payload_selector(payload),
                 with_vectors=names or False,
             )
-        return [common.to_hit(p.payload, p.score, p.vector if names else None)
+        return [_results.to_hit(p.payload, p.score, p.vector if names else None)
                 for p in response.points]
 
     def count(self, filter: Filter | None = None) -> int:
@@ -318,7 +318,7 @@ class QdrantStore(VectorStore):
     def iter_records(
         self, *, vectors: Sequence[str] | bool = False, batch_size: int = 1000
     ) -> Iterator[Record]:
-        names = common.vector_names(vectors, self.schema)
+        names = _results.vector_names(vectors, self.schema)
         offset = None
         while True:
             with self._errors("scroll"):
@@ -330,7 +330,7 @@ class QdrantStore(VectorStore):
                     with_vectors=names or False,
                 )
             for p in page:
-                yield common.to_record(p.payload, p.vector)
+                yield _results.to_record(p.payload, p.vector)
             if offset is None:
                 return
 
@@ -372,7 +372,7 @@ class QdrantStore(VectorStore):
     def _filter(self, flt: Filter | None, exclude_ids: Sequence[str]) -> Any:
         from qdrant_client import models
 
-        return common.build_filter(
+        return _filters.build_filter(
             flt,
             exclude_ids,
             leaf=helpers.leaf,
