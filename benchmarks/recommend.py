@@ -219,7 +219,6 @@ def bench_size(n: int, args) -> dict:
         events.close()
         return figures
     finally:
-        gc.unfreeze()  # the next size starts from a collectable heap
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -268,8 +267,7 @@ def bench_trained(n: int, args) -> dict:
                           model=model)
         # as the server does once started (serving/server.py): what was loaded stays out of
         # the cyclic collector's full passes (~0.13 s each with torch and the model loaded)
-        gc.collect()
-        gc.freeze()
+        _freeze_heap()
         users = [f"u{k % args.users}" for k in range(args.queries)]
         stage_ms: dict[str, list[float]] = {}
 
@@ -292,8 +290,7 @@ def bench_trained(n: int, args) -> dict:
         # (serving's warm_users): their vectors read once, the state still recomputed per call
         rec.warm(events.recent_users(1000))
         # the server freezes the heap once its start-up warm-up is done, warmed caches included
-        gc.collect()
-        gc.freeze()
+        _freeze_heap()
         stage_ms.clear()
         figures["recommend_trained_after_warm_up_ms"] = percentiles(_lat(cold, users, 0))
         figures["recommend_trained_after_warm_up_stage_ms"] = {
@@ -304,7 +301,14 @@ def bench_trained(n: int, args) -> dict:
         events.close()
         return figures
     finally:
+        gc.unfreeze()  # the next size starts from a collectable heap
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _freeze_heap() -> None:
+    """Collect, then keep everything alive now out of the cyclic collector's passes."""
+    gc.collect()
+    gc.freeze()
 
 
 def _no_explain(store, events, fuser):
