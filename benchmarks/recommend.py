@@ -20,6 +20,7 @@ import gc
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -224,14 +225,9 @@ def bench_size(n: int, args) -> dict:
 
 def bench_trained(n: int, args) -> dict:
     """The trained recommender at ``n`` items: ``train()`` on synthetic events (no EASE above
-    its size limit: ALS + the sequence model + the content map), then, as a server starts, the
-    collection reopened, the model loaded from disk and the payloads warmed; then ``recommend``
-    latency by stage: state recomputed every call (first requests after the start, then after
-    the server's warm-up of recent users) and state cached."""
-    from mosaicrec.engine import Recommender, RecommenderConfig
-    from mosaicrec.engine.models.artefact import load_model
+    its size limit: ALS + the sequence model + the content map); then ``recommend`` latency by
+    stage, measured in a fresh process that starts as a server does (:func:`serve_latency`)."""
     from mosaicrec.engine.training import TrainingConfig, train
-    from mosaicrec.indexing.stores import StoreConfig, open_store
 
     dims = WIDTHS[args.width]
     directory = tempfile.mkdtemp(prefix=f"bench_trained_{n}_", dir=args.workdir)
@@ -254,55 +250,82 @@ def bench_trained(n: int, args) -> dict:
         with timer() as t_train:
             report = train(store, events, config, models_dir=Path(directory) / "models",
                            collection="items")
-        # then as a server starts: the collection opened and the model loaded from disk, and
-        # every payload read once (Edge reads an item's payload slowly the first time)
-        store.close()
-        with timer() as t_warm:
-            store = open_store(StoreConfig(backend="edge", path=directory))
-            model = load_model(Path(directory) / "models", collection="items",
-                               schema=store.schema)
-            store.warm()
-        # no result cache: every call computes its list (the warm-up users come round again)
-        rec = Recommender(store, events, fuser, RecommenderConfig(result_cache_size=0),
-                          model=model)
-        # as the server does once started (serving/server.py): what was loaded stays out of
-        # the cyclic collector's full passes (~0.13 s each with torch and the model loaded)
-        _freeze_heap()
-        users = [f"u{k % args.users}" for k in range(args.queries)]
-        stage_ms: dict[str, list[float]] = {}
-
-        def cold(u):  # history, behaviour state and profile recomputed on every call
-            rec.cache.invalidate(u)
-            recs = rec.recommend(u, n=10)
-            for k, v in recs.timings_ms.items():
-                stage_ms.setdefault(k, []).append(v)
-
-        _lat(cold, users[:50], warmup=0)
-        stage_ms.clear()
         figures = {"build": build_times, "train_s": t_train.seconds,
-                   "open_load_warm_s": t_warm.seconds,
                    "train_phases_s": report.timings, "events": events.count(),
-                   "blend": report.manifest.blend.weights,
-                   "recommend_trained_ms": percentiles(_lat(cold, users, 0))}
-        figures["recommend_trained_stage_ms"] = {
-            k: percentiles(v) for k, v in stage_ms.items()}
-        # then as a server is once its start-up warm-up has computed the recent users' lists
-        # (serving's warm_users): their vectors read once, the state still recomputed per call
-        rec.warm(events.recent_users(1000))
-        # the server freezes the heap once its start-up warm-up is done, warmed caches included
-        _freeze_heap()
-        stage_ms.clear()
-        figures["recommend_trained_after_warm_up_ms"] = percentiles(_lat(cold, users, 0))
-        figures["recommend_trained_after_warm_up_stage_ms"] = {
-            k: percentiles(v) for k, v in stage_ms.items()}
-        figures["recommend_trained_cached_state_ms"] = percentiles(
-            _lat(lambda u: rec.recommend(u, n=10), users))
+                   "blend": report.manifest.blend.weights}
         store.close()
         events.close()
+        np.save(Path(directory) / "labels.npy", labels)
+        # a server is a fresh process: the building and training process's heap (the 100k
+        # build, torch's training allocations) would slow every request measured in it
+        subprocess.run([sys.executable, __file__, "--serve-latency", directory, "--width",
+                        args.width, "--users", str(args.users), "--queries",
+                        str(args.queries)], check=True)
+        figures.update(json.loads((Path(directory) / "latency.json").read_text()))
         return figures
     finally:
-        gc.unfreeze()  # the next size starts from a collectable heap
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def serve_latency(directory: str, args) -> dict:
+    """As a server starts: the collection opened and the model loaded from disk, every payload
+    read once (Edge reads an item's payload slowly the first time), the heap frozen; then
+    ``recommend`` by stage with the user's state recomputed on every call (first requests
+    after the start, then after the server's warm-up of recent users) and with it cached."""
+    from mosaicrec.encoders.fusion import Fuser
+    from mosaicrec.engine import Recommender, RecommenderConfig
+    from mosaicrec.engine.models.artefact import load_model
+    from mosaicrec.indexing.stores import StoreConfig, open_store
+
+    with timer() as t_warm:
+        store = open_store(StoreConfig(backend="edge", path=directory))
+        model = load_model(Path(directory) / "models", collection="items", schema=store.schema)
+        store.warm()
+    events = make_events(np.load(Path(directory) / "labels.npy"), args.users)
+    # no result cache: every call computes its list (the warm-up users come round again)
+    rec = Recommender(store, events, Fuser(WIDTHS[args.width]),
+                      RecommenderConfig(result_cache_size=0), model=model)
+    # as the server does once started (serving/server.py): what was loaded stays out of
+    # the cyclic collector's full passes (~0.13 s each with torch and the model loaded)
+    _freeze_heap()
+    users = [f"u{k % args.users}" for k in range(args.queries)]
+    stage_ms: dict[str, list[float]] = {}
+
+    def cold(u):  # history, behaviour state and profile recomputed on every call
+        rec.cache.invalidate(u)
+        recs = rec.recommend(u, n=10)
+        for k, v in recs.timings_ms.items():
+            stage_ms.setdefault(k, []).append(v)
+
+    def by_stage() -> dict:
+        out = {k: percentiles(v) for k, v in stage_ms.items()}
+        stage_ms.clear()
+        return out
+
+    _lat(cold, users[:50], warmup=0)
+    stage_ms.clear()
+    figures = {"open_load_warm_s": t_warm.seconds,
+               "recommend_trained_ms": percentiles(_lat(cold, users, 0)),
+               "recommend_trained_stage_ms": by_stage()}
+    # then as a server is once its start-up warm-up has computed the recent users' lists
+    # (serving's warm_users): their vectors read once, the state still recomputed per call
+    rec.warm(events.recent_users(1000))
+    _freeze_heap()  # the server freezes the heap once its warm-up is done, caches included
+    stage_ms.clear()
+    figures["recommend_trained_after_warm_up_ms"] = percentiles(_lat(cold, users, 0))
+    figures["recommend_trained_after_warm_up_stage_ms"] = by_stage()
+
+    def cached(u):  # a repeated request: the state is kept, the list computed again
+        recs = rec.recommend(u, n=10)
+        for k, v in recs.timings_ms.items():
+            stage_ms.setdefault(k, []).append(v)
+
+    figures["recommend_trained_cached_state_ms"] = percentiles(_lat(cached, users))
+    figures["recommend_trained_cached_state_stage_ms"] = by_stage()
+    store.close()
+    events.close()
+    (Path(directory) / "latency.json").write_text(json.dumps(figures))
+    return figures
 
 
 def _freeze_heap() -> None:
@@ -332,6 +355,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--trained", action="store_true",
                    help="measure the trained recommender (train() on the synthetic events)")
     p.add_argument("--sequence-epochs", type=int, default=5)
+    p.add_argument("--serve-latency", metavar="DIR", default=None,
+                   help=argparse.SUPPRESS)  # the fresh process of a --trained run
     args = p.parse_args(argv)
     try:
         import torch
@@ -339,6 +364,9 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(1)
     except ImportError:
         pass
+    if args.serve_latency:
+        serve_latency(args.serve_latency, args)
+        return
     figures = {}
     for n in args.sizes:
         figures[str(n)] = bench_trained(n, args) if args.trained else bench_size(n, args)

@@ -5,13 +5,9 @@ from mosaicrec.engine.context import Candidate, RecContext, Stage
 from mosaicrec.engine.cross_catalogue import cross_catalogue_recommend
 from mosaicrec.engine.events import EventStore, SQLiteEventStore
 from mosaicrec.engine.explain import Contribution, Explanation, explain_item
-from mosaicrec.engine.pipeline import (
-    STAGE_NAMES,
-    Recommendation,
-    Recommendations,
-    Recommender,
-    RecommenderConfig,
-)
+from mosaicrec.engine.pipeline import STAGE_NAMES, Recommender, RecommenderConfig
+from mosaicrec.engine.profile_cache import ProfileCache
+from mosaicrec.engine.recommendations import Recommendation, Recommendations
 from mosaicrec.engine.search import Searcher, SearchRequest
 from mosaicrec.engine.stages import (
     BlendStageConfig,
@@ -31,7 +27,6 @@ from mosaicrec.engine.user_model import (
     Interaction,
     InteractionType,
     Interest,
-    ProfileCache,
     UserModel,
     UserModelConfig,
     UserProfile,

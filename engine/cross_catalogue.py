@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mosaicrec.engine.pipeline import Recommendations, Recommender, RecommenderConfig
+from mosaicrec.engine.pipeline import Recommender, RecommenderConfig
+from mosaicrec.engine.recommendations import Recommendations
 from mosaicrec.engine.stages import ScoreConfig
 from mosaicrec.engine.user_model import Interaction
 from mosaicrec.errors import ConfigError

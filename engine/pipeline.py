@@ -20,8 +20,8 @@ A filter on a payload field that no item has matches nothing (``must``) or every
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -31,10 +31,11 @@ from mosaicrec.config import StrictModel
 from mosaicrec.encoders.fusion import Fuser
 from mosaicrec.encoders.profiles import fuser_from_schema
 from mosaicrec.engine.context import Candidate, RecContext, Stage
-from mosaicrec.engine.explain import Explanation
 from mosaicrec.engine.explainer import Explainer
 from mosaicrec.engine.models.trained import TrainedModel
 from mosaicrec.engine.popularity import Popularity
+from mosaicrec.engine.profile_cache import ProfileCache
+from mosaicrec.engine.recommendations import Recommendation, Recommendations
 from mosaicrec.engine.result_cache import ResultCache
 from mosaicrec.engine.retrieval import (
     LayeredRetriever,
@@ -68,7 +69,6 @@ from mosaicrec.engine.steer import steer
 from mosaicrec.engine.user_model import (
     FusionUserModel,
     Interaction,
-    ProfileCache,
     UserModel,
     UserModelConfig,
     UserProfile,
@@ -78,7 +78,7 @@ from mosaicrec.errors import ConfigError, RequestError
 from mosaicrec.indexing.stores.base import Filter, VectorStore
 
 __all__ = [
-    "STAGE_NAMES", "Recommendation", "Recommendations", "Recommender", "RecommenderConfig",
+    "STAGE_NAMES", "Recommender", "RecommenderConfig",
 ]
 
 STAGE_NAMES = ("history", "candidates", "score", "rank", "rerank", "cold_start")
@@ -108,39 +108,6 @@ class RecommenderConfig(StrictModel):
         600.0, gt=0, description="oldest cached list served: bounds how stale popularity and "
         "trending inside a list may get (a user's events, the catalogue and the model "
         "invalidate at once)")
-
-
-@dataclass
-class Recommendation:
-    id: str
-    score: float
-    payload: dict[str, Any]
-    explanation: Explanation | None = None
-    signals: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class Recommendations:
-    user_id: str | None
-    items: list[Recommendation]
-    reason: str  # history, examples, prompt, popular, catalogue
-    skipped_history: list[str] = field(default_factory=list)  # history items no longer stored
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    model_version: str | None = None
-
-    def __iter__(self) -> Iterator[Recommendation]:
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    @property
-    def ids(self) -> list[str]:
-        return [r.id for r in self.items]
-
-    @property
-    def scores(self) -> np.ndarray:
-        return np.array([r.score for r in self.items], dtype=np.float32)
 
 
 class Recommender:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from mosaicrec.engine.events import EventStore, SQLiteEventStore
-from mosaicrec.engine.user_model import Interaction, ProfileCache, UserProfile
+from mosaicrec.engine.profile_cache import ProfileCache
+from mosaicrec.engine.user_model import Interaction, UserProfile
 from mosaicrec.errors import RequestError, StoreError
 
 

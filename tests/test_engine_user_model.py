@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mosaicrec.engine.profile_cache import ProfileCache
 from mosaicrec.engine.synthetic import clustered_catalogue
 from mosaicrec.engine.user_model import (
     FusionUserModel,
     Interaction,
-    ProfileCache,
     UserModelConfig,
 )
 from mosaicrec.errors import ConfigError, RequestError

@@ -17,7 +17,8 @@ from pydantic import Field
 from mosaicrec.config import StrictModel
 from mosaicrec.engine.context import RecContext
 from mosaicrec.engine.models.trained import TrainedModel
-from mosaicrec.engine.user_model import Interaction, ProfileCache, UserModel, UserProfile
+from mosaicrec.engine.profile_cache import ProfileCache
+from mosaicrec.engine.user_model import Interaction, UserModel, UserProfile
 
 __all__ = ["HistoryConfig", "HistoryStage"]
 
