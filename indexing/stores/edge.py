@@ -37,7 +37,13 @@ import numpy as np
 
 from mosaicrec.errors import StoreError
 from mosaicrec.indexing.stores import _edge_helpers as helpers
-from mosaicrec.indexing.stores import _filters, _points, _queries, _results, _schema_ops
+from mosaicrec.indexing.stores import (
+    _edge_queries,
+    _filters,
+    _points,
+    _results,
+    _schema_ops,
+)
 from mosaicrec.indexing.stores.base import (
     CollectionSchema,
     Filter,
@@ -301,11 +307,9 @@ class EdgeStore(VectorStore):
         with_vectors: Sequence[str] = (),
         payload: bool | Sequence[str] = True,
     ) -> list[Hit]:
-        import qdrant_edge as qe
-
-        query = qe.Query.Nearest(_queries.query_vector(vector, using, self.schema), using=using)
-        return self._query(query, limit, filter, exclude_ids, exact=exact, ef=ef,
-                           with_vectors=with_vectors, payload=payload)
+        return self._query(_edge_queries.nearest(vector, using, self.schema), limit, filter,
+                           exclude_ids, exact=exact, ef=ef, with_vectors=with_vectors,
+                           payload=payload)
 
     def recommend(
         self,
@@ -318,17 +322,8 @@ class EdgeStore(VectorStore):
         exclude_ids: Sequence[str] = (),
         strategy: Literal["best_score", "sum_scores"] = "best_score",
     ) -> list[Hit]:
-        import qdrant_edge as qe
-
-        kinds = {
-            "best_score": qe.Query.RecommendBestScore,
-            "sum_scores": qe.Query.RecommendSumScores,
-        }
-        pos, neg, kind = _queries.recommend_examples(
-            positive, negative, using, self.schema, strategy, kinds
-        )
-        examples = qe.RecommendQuery(positives=pos, negatives=neg)
-        return self._query(kind(examples, using=using), limit, filter, exclude_ids)
+        query = _edge_queries.recommend(positive, negative, using, self.schema, strategy)
+        return self._query(query, limit, filter, exclude_ids)
 
     def mmr(
         self,
@@ -341,47 +336,20 @@ class EdgeStore(VectorStore):
         filter: Filter | None = None,
         exclude_ids: Sequence[str] = (),
     ) -> list[Hit]:
-        import qdrant_edge as qe
-
-        _queries.check_mmr(diversity, candidates_limit, limit)
-        # Edge's lambda weighs relevance; Qdrant's public "diversity" is 1 - lambda
-        query = qe.Mmr(
-            vector=_queries.query_vector(vector, using, self.schema),
-            lambda_=1.0 - diversity,
-            candidates_limit=candidates_limit,
-            using=using,
-        )
+        query = _edge_queries.mmr(vector, using, self.schema, diversity=diversity,
+                                  candidates_limit=candidates_limit, limit=limit)
         return self._query(query, limit, filter, exclude_ids)
 
-    def _query(
-        self,
-        query: Any,
-        limit: int,
-        filter: Filter | None,
-        exclude_ids: Sequence[str],
-        *,
-        exact: bool = False,
-        ef: int | None = None,
-        with_vectors: Sequence[str] = (),
-        payload: bool | Sequence[str] = True,
-    ) -> list[Hit]:
-        import qdrant_edge as qe
-
-        _queries.check_limit(limit)
+    def _query(self, query: Any, limit: int, filter: Filter | None, exclude_ids: Sequence[str],
+               *, exact: bool = False, ef: int | None = None,
+               with_vectors: Sequence[str] = (), payload: bool | Sequence[str] = True,
+               ) -> list[Hit]:
         names = _results.vector_names(list(with_vectors), self.schema)
-        acorn = None
         unlinked = _filters.filter_fields(filter) - self._filter_ready_fields()
-        if not exact and (unlinked or _filters.filter_vectors(filter)):
-            acorn = qe.AcornSearchParams(enable=True, max_selectivity=1.0)
-        params = qe.SearchParams(hnsw_ef=ef or self.config.hnsw_ef, exact=exact, acorn=acorn)
-        request = qe.QueryRequest(
-            query=query,
-            limit=limit,
-            filter=self._filter(filter, exclude_ids),
-            params=params,
-            with_payload=_results.hit_payload_selector(payload),
-            with_vector=names or False,
-        )
+        request = _edge_queries.request(
+            query, limit, self._filter(filter, exclude_ids), ef=ef or self.config.hnsw_ef,
+            exact=exact, acorn=not exact and bool(unlinked or _filters.filter_vectors(filter)),
+            with_vector=names or False, with_payload=_results.hit_payload_selector(payload))
         with self._errors("query"):
             found = self._handle().query(request)
         return [_results.to_hit(p.payload, p.score, p.vector if names else None) for p in found]
