@@ -31,6 +31,8 @@ def test_append_and_history_in_time_order(store):
     store.append(ev("u", "c", 3, "rating", 4.5))
     hist = store.history("u")
     assert [e.item_id for e in hist] == ["a", "b", "c"]
+    # read back without checking again, the events equal (and hash as) the ones appended
+    assert hist[-1] == ev("u", "c", 3, "rating", 4.5) and hash(hist[0]) == hash(ev("u", "a", 1))
     assert hist[-1].type == "rating" and hist[-1].value == 4.5
     assert [e.item_id for e in store.history("u", limit=2)] == ["b", "c"]
     assert [e.item_id for e in store.history("u", since=2)] == ["b", "c"]

@@ -234,6 +234,10 @@ def test_stacked_members_match_each_network_run_alone() -> None:
     with torch.no_grad():
         alone = torch.cat([net(single)[:, -1] for net in nets], dim=1)
         torch.testing.assert_close(StackedSASRec(nets)(single), alone, atol=1e-5, rtol=1e-5)
+        # a caller that knows there is no padding skips finding out: the same states
+        torch.testing.assert_close(StackedSASRec(nets)(single, padded=False), alone,
+                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(StackedSASRec(nets)(batch, padded=True), stacked)
 
 
 def test_dropout_drops_the_configured_share_and_keeps_the_mean() -> None:

@@ -158,11 +158,14 @@ class StackedSASRec:
             for k in range(len(first.blocks))]
         self.norm = _Norm([n.norm for n in nets])
 
-    def __call__(self, seq: torch.Tensor) -> torch.Tensor:
+    def __call__(self, seq: torch.Tensor, *, padded: bool | None = None) -> torch.Tensor:
+        """``padded``: whether ``seq`` has padding, when the caller knows (one user's
+        history never has; finding out costs two operator calls and a sync)."""
         m, (b, n) = self.members, seq.shape
-        valid = seq > 0
-        padded = not bool(valid.all())  # one user's history never is
-        x = self.items[seq].view(b, n, m, -1).permute(2, 0, 1, 3) * self.scale + \
+        valid = seq > 0 if padded is not False else seq  # (unused when not padded)
+        if padded is None:
+            padded = not bool(valid.all())
+        x = F.embedding(seq, self.items).view(b, n, m, -1).permute(2, 0, 1, 3) * self.scale + \
             self.pos[:, :, self.max_len - n:]
         # without padding the plain causal kernel needs no mask
         mask = None

@@ -179,10 +179,11 @@ class SequenceModel:
         with _threads(cfg.threads), torch.inference_mode():
             for start in range(0, len(keep), cfg.inference_batch_size):
                 chunk = keep[start:start + cfg.inference_batch_size]
-                width = min(cfg.max_len, max(len(seqs[i]) for i in chunk))
+                lengths = [min(len(seqs[i]), cfg.max_len) for i in chunk]
+                width = max(lengths)
                 batch = _left_pad([seqs[i] for i in chunk], width).to(dev)
                 with self._inference_precision(dev):
-                    h = self._stack(batch)  # type: ignore[misc]
+                    h = self._stack(batch, padded=min(lengths) < width)  # type: ignore[misc]
                 out[chunk] = h.float().cpu().numpy()
         return out
 

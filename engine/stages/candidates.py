@@ -95,7 +95,7 @@ class CandidateStage:
                     new = new if type(new) is str else str(new)  # e.g. numpy strings
                     if new not in exclude:
                         if (c := merged.get(new)) is None:
-                            merged[new] = Candidate(new, None, -1, 0.0, sources=[name])
+                            merged[new] = _plain(new, name)
                         else:
                             c.sources.append(name)
                     continue
@@ -120,6 +120,12 @@ class CandidateStage:
             merged = {i: c for i, c in merged.items() if c.payload is not None and (
                 i not in unknown or matches(ctx.filter, {**c.payload, ID_FIELD: i}))}
         ctx.candidates = list(merged.values())
+
+
+def _plain(item: str, source: str) -> Candidate:
+    """A candidate known by its id only (its containers given: the default factories cost
+    half the construction, and a request makes hundreds of these)."""
+    return Candidate(item, None, -1, 0.0, signals={}, sims={}, sources=[source], vectors={})
 
 
 class ContentSource:
