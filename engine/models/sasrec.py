@@ -160,9 +160,9 @@ class StackedSASRec:
 
     def __call__(self, seq: torch.Tensor, *, padded: bool | None = None) -> torch.Tensor:
         """``padded``: whether ``seq`` has padding, when the caller knows (one user's
-        history never has; finding out costs two operator calls and a sync)."""
+        history never has; finding out costs an operator call and a sync)."""
         m, (b, n) = self.members, seq.shape
-        valid = seq > 0 if padded is not False else seq  # (unused when not padded)
+        valid = seq > 0
         if padded is None:
             padded = not bool(valid.all())
         x = F.embedding(seq, self.items).view(b, n, m, -1).permute(2, 0, 1, 3) * self.scale + \
