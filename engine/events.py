@@ -227,7 +227,7 @@ class SQLiteEventStore:
             args.append(int(limit))
         with self._conn(f"read the history of user {user_id!r}") as db:
             rows = db.execute(sql, args).fetchall()
-        return [Interaction.stored(*row) for row in reversed(rows)]
+        return [Interaction.from_store(*row) for row in reversed(rows)]
 
     def users(self) -> list[str]:
         with self._conn("list users") as db:

@@ -44,7 +44,6 @@ def request(query: Any, limit: int, filter: Any, *, ef: int, exact: bool, acorn:
     """One query request; ``acorn`` searches with ACORN (filters the graph was not built for)."""
     import qdrant_edge as qe
 
-    _queries.check_limit(limit)
     params = qe.SearchParams(
         hnsw_ef=ef, exact=exact,
         acorn=qe.AcornSearchParams(enable=True, max_selectivity=1.0) if acorn else None)

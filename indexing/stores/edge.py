@@ -41,6 +41,7 @@ from mosaicrec.indexing.stores import (
     _edge_queries,
     _filters,
     _points,
+    _queries,
     _results,
     _schema_ops,
 )
@@ -344,6 +345,7 @@ class EdgeStore(VectorStore):
                *, exact: bool = False, ef: int | None = None,
                with_vectors: Sequence[str] = (), payload: bool | Sequence[str] = True,
                ) -> list[Hit]:
+        _queries.check_limit(limit)
         names = _results.vector_names(list(with_vectors), self.schema)
         unlinked = _filters.filter_fields(filter) - self._filter_ready_fields()
         request = _edge_queries.request(
