@@ -81,6 +81,26 @@ def test_top_k_tie_break_and_exclusion():
         top_k(scores, 2, tie_order=np.array([0, 0, 1, 2]))
 
 
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])  # rows per block: 1, 5, all at once
+def test_top_k_in_blocks_equals_sorting_each_row(monkeypatch, block):
+    from mosaicrec.evaluation import metrics
+
+    monkeypatch.setattr(metrics, "_BLOCK", block)
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 4, (23, 12)).astype(np.float32)  # many ties
+    scores[3, 2] = np.nan
+    exclude = rng.random(scores.shape) < 0.2
+    order = rng.permutation(12)
+    rank = np.argsort(order)  # an item's place in the tie order
+    want = [sorted((j for j in range(12) if not exclude[u, j]),
+                   key=lambda j, u=u: (-np.nan_to_num(scores[u, j], nan=-np.inf), rank[j]))[:5]
+            for u in range(23)]
+    # a row with fewer than k items left ends with excluded ones (score -inf), in tie order
+    got = top_k(scores, 5, exclude=exclude, tie_order=order)
+    assert [[j for j in row if not exclude[u, j]] for u, row in enumerate(got.tolist())] == want
+    assert top_k(scores[:0], 5).shape == (0, 5)
+
+
 def test_coverage_diversity_novelty_popularity_bias():
     assert coverage(np.array([[0, 1], [1, 2]]), 4) == pytest.approx(0.75)
     vecs = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
