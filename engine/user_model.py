@@ -70,7 +70,7 @@ class Interaction:
 
     @classmethod
     def from_store(cls, user_id: str, item_id: str, type: str, timestamp: float,
-               value: float | None, context: str | None) -> Interaction:
+                   value: float | None, context: str | None) -> Interaction:
         """An event read back from an event store, which checked it on the way in: built
         without checking again (a history of hundreds of events is read on every request
         after a new event, and the checks cost ~2 us an event)."""

@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 ACCURACY_METRICS = ("precision", "recall", "f1", "ndcg", "map", "hit_rate", "mrr")
+_BLOCK = 1 << 20  # scores ranked per block by top_k
 
 
 def top_k(
@@ -56,9 +57,6 @@ def top_k(
     return order[np.concatenate(best)] if best else np.zeros((0, k), np.int64)
 
 
-_BLOCK = 1 << 20  # scores per block
-
-
 def _top_rows(scores: np.ndarray, k: int, order: np.ndarray,
               exclude: np.ndarray | None) -> np.ndarray:
     """Positions in ``order`` of each row's ``k`` best scores, best first."""
@@ -76,7 +74,7 @@ def _top_rows(scores: np.ndarray, k: int, order: np.ndarray,
         better = permuted > kth
         tied = permuted == kth
         need = k - better.sum(axis=1, keepdims=True)
-        crowded = np.flatnonzero(tied.sum(axis=1, keepdims=True) > need)  # too many ties
+        crowded = np.flatnonzero(tied.sum(axis=1) > need[:, 0])  # more ties than places
         tied[crowded] &= np.cumsum(tied[crowded], axis=1) <= need[crowded]
         keep = better | tied
         cols = np.nonzero(keep)[1].reshape(len(permuted), k)  # ascending positions per row
