@@ -291,13 +291,13 @@ def serve_latency(directory: str, args) -> dict:
     users = [f"u{k % args.users}" for k in range(args.queries)]
     stage_ms: dict[str, list[float]] = {}
 
-    def cached(u):  # a repeated request: the state is kept, the list computed again
-        for k, v in rec.recommend(u, n=10).timings_ms.items():
+    def cached(u, explain=True):  # a repeated request: the state kept, the list computed
+        for k, v in rec.recommend(u, n=10, explain=explain).timings_ms.items():
             stage_ms.setdefault(k, []).append(v)
 
-    def cold(u):  # history, behaviour state and profile recomputed on every call
+    def cold(u, explain=True):  # history, behaviour state and profile recomputed every call
         rec.cache.invalidate(u)
-        cached(u)
+        cached(u, explain)
 
     def by_stage() -> dict:
         out = {k: percentiles(v) for k, v in stage_ms.items()}
@@ -315,6 +315,10 @@ def serve_latency(directory: str, args) -> dict:
     _freeze_heap()  # the server freezes the heap once its warm-up is done, caches included
     figures["recommend_trained_after_warm_up_ms"] = percentiles(_lat(cold, users, 0))
     figures["recommend_trained_after_warm_up_stage_ms"] = by_stage()
+    # the same requests without explanations (``explain=False``: the list is the same)
+    figures["recommend_trained_no_explanations_ms"] = percentiles(
+        _lat(lambda u: cold(u, explain=False), users, 0))
+    figures["recommend_trained_no_explanations_stage_ms"] = by_stage()
     _lat(cached, users[:10], warmup=0)
     by_stage()  # warm-up calls: their stages are not measured either
     figures["recommend_trained_cached_state_ms"] = percentiles(_lat(cached, users, 0))

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["Candidate", "RecContext", "SignalTable", "Stage"]
 
 
-@dataclass
+@dataclass(slots=True)  # hundreds per request: slots make each a third cheaper to build
 class Candidate:
     id: str
     payload: dict[str, Any] | None
@@ -58,6 +58,7 @@ class RecContext:
     n: int
     filter: Filter | None = None
     exclude_seen: bool = True
+    explain: bool = True  # explanations are built only for requests that show them
     diversity: float | None = None
     exclude: set[str] = field(default_factory=set)
     labels: dict[str, str] = field(default_factory=dict)  # display names of history items

@@ -208,19 +208,24 @@ class Recommender:
         examples: Sequence[str] = (),
         exclude: Sequence[str] = (),
         history: Sequence[Interaction] | None = None,
+        explain: bool | None = None,
     ) -> Recommendations:
-        """Top ``n`` items for a user (or for a given ``history``), best first. A repeated
+        """Top ``n`` items for a user (or for a given ``history``), best first; each with
+        its explanation unless ``explain`` is False (None: ``config.explain``). A repeated
         request is answered from the result cache until the user, the catalogue or the model
         changes (see :mod:`~mosaicrec.engine.result_cache`)."""
+        explain = self.config.explain if explain is None else bool(explain)
         key = None
         if history is None and user_id is not None:
             key = _result_key(user_id, n, filters, exclude_seen=exclude_seen, diversity=diversity,
-                              prompt=prompt, examples=examples, exclude=exclude)
+                              prompt=prompt, examples=examples, exclude=exclude,
+                              explain=explain)
             cached = self._from_cache(key)
             if cached is not None:
                 return cached
         generation = self.results.generation
         ctx = self._context(user_id, n, filters, exclude_seen, diversity, exclude, history)
+        ctx.explain = explain
         self._timed(ctx, "history", self.stages["history"].run)
         if prompt is not None or examples:
             self._timed(ctx, "steer", lambda ctx: steer(
@@ -249,7 +254,10 @@ class Recommender:
         """What :meth:`recommend` would answer from its result cache (``options``: its
         keyword options), or None. Never computes and takes no lock but the cache's, so a
         server may call it on its event loop and pay for a worker thread only on a miss."""
-        return self._from_cache(_result_key(user_id, n, filters, **options))
+        explain = options.pop("explain", None)
+        return self._from_cache(_result_key(
+            user_id, n, filters, explain=self.config.explain if explain is None else explain,
+            **options))
 
     def _from_cache(self, key: Any) -> Recommendations | None:
         hit = self.results.get(key)
@@ -358,7 +366,7 @@ class Recommender:
             for c in ctx.candidates:
                 c.signals = ctx.scored.of(c.id) or c.signals
         self._fill_payloads(ctx.candidates)
-        explanations = self.explainer.explain(ctx, ctx.candidates) if self.config.explain \
+        explanations = self.explainer.explain(ctx, ctx.candidates) if ctx.explain \
             else [None] * len(ctx.candidates)
         return [Recommendation(c.id, c.score, c.payload or {}, e, c.signals)
                 for c, e in zip(ctx.candidates, explanations, strict=True)]
@@ -378,10 +386,11 @@ def _serving_retriever(retriever: StoreRetriever, model: TrainedModel | None,
 
 def _result_key(user_id: str, n: int, filters: Any, *, exclude_seen: bool = True,
                 diversity: float | None = None, prompt: str | None = None,
-                examples: Sequence[str] = (), exclude: Sequence[str] = ()) -> Any:
+                examples: Sequence[str] = (), exclude: Sequence[str] = (),
+                explain: bool = True) -> Any:
     return ResultCache.key(user_id, n=n, filters=_plain(filters), seen=exclude_seen,
                            diversity=diversity, prompt=prompt, examples=list(examples),
-                           exclude=sorted(exclude))
+                           exclude=sorted(exclude), explain=explain)
 
 
 def _plain(filters: Any) -> Any:

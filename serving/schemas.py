@@ -56,7 +56,8 @@ class RecommendRequest(_Request):
     exclude: list[str] = Field(default_factory=list, description="never recommend these")
     prompt: str | None = Field(None, description="steer the list with text")
     examples: list[str] = Field(default_factory=list, description="steer with example items")
-    explain: bool = True
+    explain: bool = Field(True, description="build each item's explanation (the list is the "
+                          "same without; leaving them out saves 1-2 ms a request)")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"user_id": "ana", "n": 5, "diversity": 0.2,

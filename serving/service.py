@@ -313,7 +313,7 @@ _SERVICE_FIELDS = frozenset({"item_id", "behaviour"})  # written by the engine, 
 
 def _list_options(req: s.RecommendRequest) -> dict[str, Any]:
     return {"diversity": req.diversity, "exclude": req.exclude, "prompt": req.prompt,
-            "examples": req.examples}
+            "examples": req.examples, "explain": req.explain}
 
 
 def _public(payload: dict[str, Any]) -> dict[str, Any]:

@@ -175,6 +175,21 @@ def test_explanations_name_the_contributing_items(store, events, cat):
         assert 0 < sum(c.share for c in e.contributions) <= 1 + 1e-6
 
 
+def test_a_request_without_explanations_gets_the_same_list_and_builds_none(store, events, cat):
+    events.append(likes("u", cat.cluster(0)[:3] + cat.cluster(2)[:3]))
+    rec = _rec(store, events)
+    bare = rec.recommend("u", n=6, explain=False)
+    assert all(r.explanation is None for r in bare.items)
+    # a cached list without explanations never answers a request that asks for them
+    full = rec.recommend("u", n=6)
+    assert full.ids == bare.ids and full.timings_ms != {"cached": 0.0}
+    assert all(r.explanation is not None for r in full.items)
+    assert rec.cached("u", 6, explain=False) is not None and rec.cached("u", 6) is not None
+    quiet = _rec(store, events, explain=False)
+    assert all(r.explanation is None for r in quiet.recommend("u", n=6).items)
+    assert quiet.recommend("u", n=6, explain=True).items[0].explanation is not None
+
+
 def test_explanations_give_modality_shares(events):
     rng = np.random.default_rng(0)
     fuser = Fuser({"text": 64, "image": 64})

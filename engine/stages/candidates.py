@@ -87,31 +87,20 @@ class CandidateStage:
 
     def run(self, ctx: RecContext) -> None:
         merged: dict[str, Candidate] = {}
-        exclude = ctx.exclude
+        exclude, known, plain = ctx.exclude, merged.get, _plain
         for source in self.sources:
             name = source.name
             for new in source.propose(ctx):
-                if isinstance(new, str):
-                    new = new if type(new) is str else str(new)  # e.g. numpy strings
-                    if new not in exclude:
-                        if (c := merged.get(new)) is None:
-                            merged[new] = _plain(new, name)
-                        else:
-                            c.sources.append(name)
-                    continue
-                if not isinstance(new, Candidate):
-                    raise TypeError(f"candidate source {name!r} proposed {new!r}: "
-                                    "propose() returns ids (str) or Candidate objects")
-                if new.id in exclude:
-                    continue
-                c = merged.setdefault(new.id, new)
-                if c is not new:
-                    c.payload = c.payload or new.payload
-                    if new.interest >= 0 and (c.interest < 0 or new.similarity > c.similarity):
-                        c.interest, c.similarity = new.interest, new.similarity
-                    c.sims.update(new.sims)
-                    c.vectors.update(new.vectors)
-                c.sources.append(name)
+                if type(new) is not str:  # the common case is a behaviour source's plain id
+                    if not isinstance(new, str):
+                        _merge(merged, new, name, exclude)
+                        continue
+                    new = str(new)  # e.g. numpy strings
+                if new not in exclude:
+                    if (c := known(new)) is None:
+                        merged[new] = plain(new, name)
+                    else:
+                        c.sources.append(name)
         if ctx.filter is not None:  # items proposed from memory are checked on their payload
             unknown = [c.id for c in merged.values() if c.payload is None]
             payloads = self.retriever.payloads(unknown)
@@ -122,10 +111,27 @@ class CandidateStage:
         ctx.candidates = list(merged.values())
 
 
+def _merge(merged: dict[str, Candidate], new: Proposal, name: str, exclude: set[str]) -> None:
+    """Add a proposal that came with more than its id (payload, interest, vectors)."""
+    if not isinstance(new, Candidate):
+        raise TypeError(f"candidate source {name!r} proposed {new!r}: "
+                        "propose() returns ids (str) or Candidate objects")
+    if new.id in exclude:
+        return
+    c = merged.setdefault(new.id, new)
+    if c is not new:
+        c.payload = c.payload or new.payload
+        if new.interest >= 0 and (c.interest < 0 or new.similarity > c.similarity):
+            c.interest, c.similarity = new.interest, new.similarity
+        c.sims.update(new.sims)
+        c.vectors.update(new.vectors)
+    c.sources.append(name)
+
+
 def _plain(item: str, source: str) -> Candidate:
-    """A candidate known by its id only (its containers given: the default factories cost
-    half the construction, and a request makes hundreds of these)."""
-    return Candidate(item, None, -1, 0.0, signals={}, sims={}, sources=[source], vectors={})
+    """A candidate known by its id only (every field given, by position: the default
+    factories and keywords cost half the construction, and a request makes hundreds)."""
+    return Candidate(item, None, -1, 0.0, 0.0, {}, "history", {}, [source], True, {})
 
 
 class ContentSource:
