@@ -138,6 +138,11 @@ def test_an_item_indexed_after_training_is_recommended_from_content(world, cat):
     only_new = rec.recommend("cy", n=3, filters={"must": [{"field": "behaviour",
                                                            "match": "mapped"}]})
     assert only_new.ids == ["fresh"]
+    # once the user has it, the new-items search leaves it out like any seen item
+    events.append([Interaction("cy", "fresh", "like", 1e6 + 20)])
+    assert "fresh" not in rec.recommend("cy", n=10).ids
+    assert not rec.recommend("cy", n=3, filters={"must": [{"field": "behaviour",
+                                                           "match": "mapped"}]}).ids
 
 
 def test_saved_model_loads_with_identical_scores(world):
