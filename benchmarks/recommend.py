@@ -311,14 +311,16 @@ def serve_latency(directory: str, args) -> dict:
                "recommend_trained_stage_ms": by_stage()}
     # then as a server is once its start-up warm-up has computed the recent users' lists
     # (serving's warm_users): their vectors read once, the state still recomputed per call;
-    # each user asked with and without explanations (``explain=False``: the same list), in
-    # turns that alternate which goes first, so the host's drift falls on both alike
+    # with and without explanations (``explain=False``: the same list) every other request,
+    # so the host's drift falls on both alike, in two passes over the users (each user once a
+    # pass, with explanations in one of them): no request follows the same user's other one
     rec.warm(events.recent_users(1000))
     _freeze_heap()  # the server freezes the heap once its warm-up is done, caches included
     paired: dict[bool, tuple[list[float], dict[str, list[float]]]] = {
         True: ([], {}), False: ([], {})}
-    for k, u in enumerate(users):
-        for explain in (True, False) if k % 2 == 0 else (False, True):
+    for turn in (0, 1):
+        for k, u in enumerate(users):
+            explain = (k + turn) % 2 == 0
             t = time.perf_counter()
             cold(u, explain)
             lat, stages = paired[explain]
