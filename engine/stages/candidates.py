@@ -87,7 +87,7 @@ class CandidateStage:
 
     def run(self, ctx: RecContext) -> None:
         merged: dict[str, Candidate] = {}
-        exclude, known, plain = ctx.exclude, merged.get, _plain
+        exclude, existing, plain = ctx.exclude, merged.get, _plain
         for source in self.sources:
             name = source.name
             for new in source.propose(ctx):
@@ -97,7 +97,7 @@ class CandidateStage:
                         continue
                     new = str(new)  # e.g. numpy strings
                 if new not in exclude:
-                    if (c := known(new)) is None:
+                    if (c := existing(new)) is None:
                         merged[new] = plain(new, name)
                     else:
                         c.sources.append(name)
