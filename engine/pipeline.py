@@ -214,7 +214,7 @@ class Recommender:
         its explanation unless ``explain`` is False (None: ``config.explain``). A repeated
         request is answered from the result cache until the user, the catalogue or the model
         changes (see :mod:`~mosaicrec.engine.result_cache`)."""
-        explain = self.config.explain if explain is None else bool(explain)
+        explain = self._explains(explain)
         key = None
         if history is None and user_id is not None:
             key = _result_key(user_id, n, filters, exclude_seen=exclude_seen, diversity=diversity,
@@ -254,10 +254,12 @@ class Recommender:
         """What :meth:`recommend` would answer from its result cache (``options``: its
         keyword options), or None. Never computes and takes no lock but the cache's, so a
         server may call it on its event loop and pay for a worker thread only on a miss."""
-        explain = options.pop("explain", None)
-        return self._from_cache(_result_key(
-            user_id, n, filters, explain=self.config.explain if explain is None else explain,
-            **options))
+        explain = self._explains(options.pop("explain", None))
+        return self._from_cache(_result_key(user_id, n, filters, explain=explain, **options))
+
+    def _explains(self, explain: bool | None) -> bool:
+        """Whether a request builds explanations (None: as configured)."""
+        return self.config.explain if explain is None else bool(explain)
 
     def _from_cache(self, key: Any) -> Recommendations | None:
         hit = self.results.get(key)

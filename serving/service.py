@@ -145,7 +145,7 @@ class RecommendationService:
             timings_ms=recs.timings_ms, items=[
                 s.Recommended(id=r.id, score=r.score, payload=_public(r.payload),
                               signals=r.signals,
-                              explanation=_explanation(r.explanation) if req.explain else None)
+                              explanation=_explanation(r.explanation))
                 for r in recs])
 
     def search(self, who: Principal, name: str, req: s.SearchQuery) -> s.SearchResponse:

@@ -130,6 +130,17 @@ def test_a_repeated_recommendation_comes_from_the_cache_on_the_event_loop(served
     assert [i["id"] for i in again.json()["items"]] == [i["id"] for i in first.json()["items"]]
 
 
+def test_explanations_come_only_when_the_request_asks_for_them(served):
+    _, client, keys = served
+    headers, url = {"X-API-Key": keys["read"]}, "/v1/collections/items/recommend"
+    bare = client.post(url, headers=headers, json={"user_id": "ana", "n": 3, "explain": False})
+    full = client.post(url, headers=headers, json={"user_id": "ana", "n": 3})
+    assert bare.status_code == full.status_code == 200
+    assert [i["id"] for i in bare.json()["items"]] == [i["id"] for i in full.json()["items"]]
+    assert all(i["explanation"] is None for i in bare.json()["items"])
+    assert all(i["explanation"]["sentence"] for i in full.json()["items"])
+
+
 def test_readiness_follows_the_service(served):
     service, client, _ = served
     assert client.get("/health/ready").status_code == 200
