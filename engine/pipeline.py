@@ -32,6 +32,7 @@ from mosaicrec.encoders.fusion import Fuser
 from mosaicrec.encoders.profiles import fuser_from_schema
 from mosaicrec.engine.context import Candidate, RecContext, Stage
 from mosaicrec.engine.explainer import Explainer
+from mosaicrec.engine.item_cache import payload_cache, vector_cache
 from mosaicrec.engine.models.trained import TrainedModel
 from mosaicrec.engine.popularity import Popularity
 from mosaicrec.engine.profile_cache import ProfileCache
@@ -73,7 +74,6 @@ from mosaicrec.engine.user_model import (
     UserModelConfig,
     UserProfile,
 )
-from mosaicrec.engine.vector_cache import VectorCache
 from mosaicrec.errors import ConfigError, RequestError
 from mosaicrec.indexing.stores.base import Filter, VectorStore
 
@@ -102,6 +102,9 @@ class RecommenderConfig(StrictModel):
     vector_cache_mb: float = Field(
         256.0, ge=0, description="item vectors read from the collection kept in memory "
         "(content similarity, explanations and MMR read hundreds a request; 0: off)")
+    payload_cache_mb: float = Field(
+        64.0, ge=0, description="item payloads read from the collection kept in memory (each "
+        "list's items and the history items its explanations name; 0: off)")
     result_cache_size: int = Field(
         10_000, ge=0, description="finished lists kept for repeated requests (0: off)")
     result_cache_ttl_s: float = Field(
@@ -143,9 +146,12 @@ class Recommender:
         self.prompt_encoder = prompt_encoder
         self.cache = ProfileCache()
         # tuning injects an in-memory retriever and the popularity of the training part
-        self.vector_cache = VectorCache(int(c.vector_cache_mb * 2**20), c.result_cache_ttl_s)
-        # the collection itself, its vectors kept in memory between requests
-        self.catalogue = StoreRetriever(store, c.candidates.ef, self.vector_cache)
+        self.vector_cache = vector_cache(int(c.vector_cache_mb * 2**20), c.result_cache_ttl_s)
+        self.payload_cache = payload_cache(int(c.payload_cache_mb * 2**20),
+                                           c.result_cache_ttl_s)
+        # the collection itself, its vectors and payloads kept in memory between requests
+        self.catalogue = StoreRetriever(store, c.candidates.ef, self.vector_cache,
+                                        self.payload_cache)
         self.retriever = retriever or _serving_retriever(self.catalogue, model, c.candidates)
         self.popularity = popularity or Popularity(
             events, store.count(), c.popularity_refresh_s, positive_only=model is None,
@@ -299,10 +305,11 @@ class Recommender:
         ctx.vectors.update(self.retriever.vectors(missing, self.config.space))
 
     def catalogue_changed(self) -> None:
-        """Items were written or deleted outside this recommender: drop cached lists and
-        vectors."""
+        """Items were written or deleted outside this recommender: drop cached lists, vectors
+        and payloads."""
         self.results.clear()
         self.vector_cache.clear()
+        self.payload_cache.clear()
 
     def delete_item(self, item_id: str) -> None:
         """Remove an item from the catalogue and its events (caches follow)."""

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from mosaicrec.engine.vector_cache import VectorCache
+from mosaicrec.engine.item_cache import PAYLOAD, ItemCache
 from mosaicrec.errors import ConfigError
 from mosaicrec.indexing.stores.base import Condition, Filter, Hit, VectorStore
 
@@ -71,11 +71,14 @@ class Retriever(Protocol):
 
 class StoreRetriever:
     """Searches the collection (HNSW, payload filters, seen items excluded by Qdrant); the
-    vectors it reads are kept in ``cache`` when one is given."""
+    vectors and payloads it reads are kept in ``vector_cache`` and ``payload_cache`` when
+    given."""
 
     def __init__(self, store: VectorStore, ef: int | None = None,
-                 cache: VectorCache | None = None) -> None:
-        self.store, self.ef, self.cache = store, ef, cache
+                 vector_cache: ItemCache[np.ndarray] | None = None,
+                 payload_cache: ItemCache[dict] | None = None) -> None:
+        self.store, self.ef = store, ef
+        self.vector_cache, self.payload_cache = vector_cache, payload_cache
 
     def has_space(self, space: str) -> bool:
         return space in self.store.schema.vectors
@@ -99,8 +102,9 @@ class StoreRetriever:
     def vectors(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-        if self.cache is not None:
-            return self.cache.get_many(space, ids, lambda missing: self._read(missing, space))
+        if self.vector_cache is not None:
+            return self.vector_cache.get_many(space, ids,
+                                              lambda missing: self._read(missing, space))
         return self._read(ids, space)
 
     def _read(self, ids: Sequence[str], space: str) -> dict[str, np.ndarray]:
@@ -110,11 +114,20 @@ class StoreRetriever:
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None,
                  ) -> dict[str, dict]:
-        """Payloads of the stored items among ``ids`` (only ``fields`` when given)."""
+        """Payloads of the stored items among ``ids`` (only ``fields`` when given; with a
+        cache, whole payloads are read and kept, so the next caller's fields are there too)."""
         if not ids:
             return {}
-        return {r.id: r.payload for r in self.store.retrieve(
-            ids, payload=True if fields is None else fields)}
+        if self.payload_cache is None:
+            return {r.id: r.payload for r in self.store.retrieve(
+                ids, payload=True if fields is None else fields)}
+        found = self.payload_cache.get_many(PAYLOAD, ids, self._read_payloads)
+        if fields is None:
+            return found
+        return {i: {f: p[f] for f in fields if f in p} for i, p in found.items()}
+
+    def _read_payloads(self, ids: Sequence[str]) -> dict[str, dict]:
+        return {r.id: r.payload for r in self.store.retrieve(ids, payload=True)}
 
 
 class MemoryRetriever:

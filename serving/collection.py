@@ -134,7 +134,8 @@ class CollectionHandle:
                 config = RecommenderConfig(
                     max_n=self.settings.limits.max_n, result_cache_size=self.settings.result_cache,
                     result_cache_ttl_s=self.settings.result_cache_ttl_s,
-                    vector_cache_mb=self.settings.vector_cache_mb)
+                    vector_cache_mb=self.settings.vector_cache_mb,
+                    payload_cache_mb=self.settings.payload_cache_mb)
                 self._recommender = Recommender(
                     self.store, self.events, config=config, model=self.model,
                     prompt_encoder=lambda text: self.searcher.text_vector(text, "fused"))

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     vector_cache_mb: float = Field(256.0, ge=0, description="item vectors kept in memory per "
                                    "collection (scoring, MMR and explanations read hundreds a "
                                    "request; cleared on catalogue changes; 0: off)")
+    payload_cache_mb: float = Field(64.0, ge=0, description="item payloads kept in memory per "
+                                    "collection (each list's items, the history items its "
+                                    "explanations name; cleared on catalogue changes; 0: off)")
     auth: bool = Field(True, description="require API keys on the REST and gRPC endpoints")
     limits: Limits = Field(default_factory=Limits)
     host: str = "127.0.0.1"

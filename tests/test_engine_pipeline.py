@@ -333,7 +333,8 @@ def test_cross_catalogue_through_a_shared_space(cat):
         cross_catalogue_recommend(movies, photos, cat.cluster(2)[:4], space="text")
 
 
-def test_item_vectors_are_read_once_until_the_catalogue_changes(cat, events, monkeypatch):
+def test_item_vectors_and_payloads_are_read_once_until_the_catalogue_changes(cat, events,
+                                                                             monkeypatch):
     store = _store(cat, collection="vector-cache")
     events.append(likes("u", cat.cluster(0)[:3]))
     rec = _rec(store, events, result_cache_size=0)
@@ -342,26 +343,34 @@ def test_item_vectors_are_read_once_until_the_catalogue_changes(cat, events, mon
     retrieve = store.retrieve
 
     def spy(ids, **kw):
-        if kw.get("vectors"):
-            read.append(list(ids))
+        read.append((list(ids), kw))
         return retrieve(ids, **kw)
 
     monkeypatch.setattr(store, "retrieve", spy)
     again = rec.recommend("u", n=5, diversity=0.3)
     assert again.ids == first.ids and read == []
+    assert [r.payload for r in again.items] == [r.payload for r in first.items]
     assert rec.vector_cache.hits > 0 and rec.vector_cache.nbytes > 0
+    assert rec.payload_cache.hits > 0 and rec.payload_cache.nbytes > 0
+    again.items[0].payload["title"] = "changed by a caller"  # a copy: the cache keeps its own
+    assert rec.recommend("u", n=5, diversity=0.3).items[0].payload == first.items[0].payload
     # an item moved into another cluster: the next list reads the new vector
     moved = first.ids[0]
     store.upsert([Point(moved, {"fused": cat.vectors[cat.ids.index(cat.cluster(3)[0])]},
                         {"genre": "drama", "title": f"Title {moved}"})])
     rec.catalogue_changed()
-    assert rec.vector_cache.nbytes == 0
+    assert rec.vector_cache.nbytes == 0 and rec.payload_cache.nbytes == 0
     after = rec.recommend("u", n=5, diversity=0.3)
-    assert read and moved not in after.ids
+    assert any(kw.get("vectors") for _, kw in read) and moved not in after.ids
+    # and a retitled item shows its new title
+    kept = after.ids[0]
+    store.set_payload([kept], {"title": "Retitled"})
+    rec.catalogue_changed()
+    assert rec.recommend("u", n=5, diversity=0.3).items[0].payload["title"] == "Retitled"
 
 
 def test_vector_cache_keeps_the_most_recently_used_within_its_budget():
-    from mosaicrec.engine.vector_cache import VectorCache
+    from mosaicrec.engine.item_cache import vector_cache
 
     fetched = []
 
@@ -369,7 +378,7 @@ def test_vector_cache_keeps_the_most_recently_used_within_its_budget():
         fetched.extend(ids)
         return {i: np.full(4, float(len(i)), np.float32) for i in ids if i != "gone"}
 
-    cache = VectorCache(max_bytes=3 * 16)  # three 4-float vectors
+    cache = vector_cache(max_bytes=3 * 16)  # three 4-float vectors
     assert set(cache.get_many("s", ["a", "bb", "gone"], fetch)) == {"a", "bb"}
     cache.get_many("s", ["a", "ccc", "dddd"], fetch)  # "bb" is the least recently used
     fetched.clear()
@@ -378,7 +387,7 @@ def test_vector_cache_keeps_the_most_recently_used_within_its_budget():
     with pytest.raises(ValueError):  # shared between requests: read-only
         got["a"][0] = 1.0
     assert cache.get_many("other", ["a"], fetch) and fetched[-1] == "a"  # per space
-    off = VectorCache(max_bytes=0)
+    off = vector_cache(max_bytes=0)
     off.get_many("s", ["a"], fetch)
     assert off.nbytes == 0
 
