@@ -30,6 +30,9 @@ class Candidate:
     sources: list[str] = field(default_factory=list)  # candidate sources that proposed it
     stored: bool = True  # False once a payload read finds the item gone from the collection
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # read with its search hit
+    # the blend's new_item signal when a new-items search found it: the hit's score is its
+    # published ALS vector times the user's ALS factor, so no vector has to be read
+    new_item: float | None = None
 
 
 @dataclass

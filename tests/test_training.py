@@ -135,6 +135,15 @@ def test_an_item_indexed_after_training_is_recommended_from_content(world, cat):
     assert "fresh" in recs.ids
     item = recs.items[recs.ids.index("fresh")]
     assert np.isfinite(item.signals["new_item"]) and item.signals["new_item"] > 0
+    # the new-items search's hit score is that signal: the content map's prediction for the
+    # item times the user's ALS factor (no vector read for it)
+    ids, signals, state, sources = rec.candidate_signals(events.history("cy"))
+    j = ids.index("fresh")
+    assert "new_items" in sources[j]
+    space = report.model.content_map.space
+    content = store.retrieve(["fresh"], vectors=[space])[0].vectors[space]
+    expected = float(report.model.content_map.predict(content[None])[0] @ state.als)
+    assert signals["new_item"][j] == pytest.approx(expected, rel=1e-4)
     only_new = rec.recommend("cy", n=3, filters={"must": [{"field": "behaviour",
                                                            "match": "mapped"}]})
     assert only_new.ids == ["fresh"]

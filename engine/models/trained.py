@@ -114,12 +114,14 @@ class TrainedModel:
     def signals(self, state: BehaviourState, ids: Sequence[str],
                 content: Mapping[str, np.ndarray] | None = None, *,
                 mapped: Mapping[str, np.ndarray] | None = None,
+                new_scores: Mapping[str, float] | None = None,
                 only: Collection[str] | None = None,
                 rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Raw model signals for candidates ``ids`` (those in ``only``, when given); NaN where
-        a signal cannot score an item. For the candidates the models do not know, ``mapped``
-        holds their ALS factors as the content map predicted them (the published ``als``
-        vectors), or ``content`` their content-map-space vectors to predict them from.
+        a signal cannot score an item. For the candidates the models do not know,
+        ``new_scores`` holds the ``new_item`` signal a search already computed, ``mapped``
+        their ALS factors as the content map predicted them (the published ``als`` vectors),
+        or ``content`` their content-map-space vectors to predict them from.
         ``rows``: the ids' rows in ``items``, when the caller has them."""
         rows = self.items.rows(ids) if rows is None else rows
         known = rows >= 0
@@ -144,18 +146,28 @@ class TrainedModel:
         if self.sequence is not None and state.sequence is not None and wanted("sequence"):
             vectors = self.sequence.item_vectors
             out["sequence"] = per_known(lambda r: vectors[r] @ state.sequence)
-        if self.content_map is not None and state.als is not None and (content or mapped) \
-                and wanted("new_item"):
-            new = np.full(len(ids), np.nan)
-            source = mapped or content
-            assert source is not None
-            unknown = [j for j in np.flatnonzero(~known) if ids[j] in source]
-            if unknown:
-                rows_of = np.stack([source[ids[j]] for j in unknown])
-                factors = rows_of if mapped else self.content_map.predict(rows_of)
-                new[unknown] = factors @ state.als
-            out["new_item"] = new
+        if self.content_map is not None and state.als is not None and \
+                (content or mapped or new_scores) and wanted("new_item"):
+            out["new_item"] = self._new_item(state.als, ids, known, content, mapped,
+                                             new_scores or {})
         return out
+
+    def _new_item(self, als: np.ndarray, ids: Sequence[str], known: np.ndarray,
+                  content: Mapping[str, np.ndarray] | None,
+                  mapped: Mapping[str, np.ndarray] | None,
+                  new_scores: Mapping[str, float]) -> np.ndarray:
+        assert self.content_map is not None
+        new = np.full(len(ids), np.nan)
+        unknown = np.flatnonzero(~known).tolist()
+        given = [j for j in unknown if ids[j] in new_scores]
+        new[given] = [new_scores[ids[j]] for j in given]
+        source = mapped or content or {}
+        rest = [j for j in unknown if ids[j] not in new_scores and ids[j] in source]
+        if rest:
+            rows_of = np.stack([source[ids[j]] for j in rest])
+            factors = rows_of if mapped else self.content_map.predict(rows_of)
+            new[rest] = factors @ als
+        return new
 
     def behaviour_vectors(self, ids: Sequence[str],
                           content: Mapping[str, np.ndarray] | None = None,

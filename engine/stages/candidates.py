@@ -125,6 +125,8 @@ def _merge(merged: dict[str, Candidate], new: Proposal, name: str, exclude: set[
             c.interest, c.similarity = new.interest, new.similarity
         c.sims.update(new.sims)
         c.vectors.update(new.vectors)
+        if new.new_item is not None:
+            c.new_item = new.new_item
     c.sources.append(name)
 
 
@@ -217,8 +219,9 @@ class _VectorSource:
 
     New items are searched in the ``als`` space among the items the content map placed there:
     their published vectors are ``W^T c + b``, so the hit score is the blend's ``new_item``
-    signal itself, in a few dozen dimensions instead of the content space's thousand. Without
-    an ``als`` space, the content space is searched with ``W u`` (the same order)."""
+    signal itself (kept on the candidate: no vector read), in a few dozen dimensions instead of
+    the content space's thousand. Without an ``als`` space, the content space is searched with
+    ``W u`` (the same order), and the hits bring the vectors the blend scores them from."""
 
     def __init__(self, name: str, space: str, retriever: Retriever, limit: int,
                  *, new_only: bool = False, with_vectors: Sequence[str] = (),
@@ -232,6 +235,8 @@ class _VectorSource:
         if state is None or not self.retriever.has_space(self.space):
             return []
         query = state.query(self.space)
+        # the new_item signal is the user's ALS factor times the published vector
+        scores_are_signal = self.new_only and self.space == "als" and query is not None
         if query is None and self.new_only:
             query = state.content_query
         if query is None or not np.any(query):
@@ -244,11 +249,11 @@ class _VectorSource:
             # user's other items need excluding in the query (~0.2 ms less), and the merge
             # drops any excluded id whatever a source proposes
             exclude = {i for i in exclude if not self.known(i)}
-        return _from_hits(self.retriever.search(self.space, query, self.limit,
-                                                filter=ctx.filter, exclude=exclude,
-                                                new_only=self.new_only,
-                                                with_vectors=self.with_vectors,
-                                                payload=_needs_payload(ctx)))
+        hits = self.retriever.search(self.space, query, self.limit, filter=ctx.filter,
+                                     exclude=exclude, new_only=self.new_only,
+                                     with_vectors=() if scores_are_signal else self.with_vectors,
+                                     payload=_needs_payload(ctx))
+        return _from_hits(hits, new_item=scores_are_signal)
 
 
 class _EaseSource:
@@ -323,8 +328,10 @@ def _search(retriever: Retriever, space: str, query: np.ndarray, limit: int,
                                        exclude=ctx.exclude, payload=True))
 
 
-def _from_hits(hits: list[Hit]) -> list[Candidate]:
-    return [Candidate(h.id, h.payload or None, -1, 0.0, vectors=h.vectors) for h in hits]
+def _from_hits(hits: list[Hit], *, new_item: bool = False) -> list[Candidate]:
+    """Candidates from search hits (``new_item``: their scores are that signal)."""
+    return [Candidate(h.id, h.payload or None, -1, 0.0, vectors=h.vectors,
+                      new_item=h.score if new_item else None) for h in hits]
 
 
 def new_item_vectors(model: TrainedModel, retriever: Retriever) -> tuple[str, ...]:

@@ -118,15 +118,19 @@ def raw_signals(ctx: RecContext, model: TrainedModel, retriever: Retriever,
         new = [ids[j] for j in np.flatnonzero(rows < 0)] \
             if model.content_map is not None and (wanted is None or "new_item" in wanted) \
             else []
+        # the new-items search's hits came with the signal itself (their scores)
+        scored = {c.id: c.new_item for c in ctx.candidates if c.new_item is not None}
+        new = [i for i in new if i not in scored]
         if new and retriever.has_space("als"):
             # the published ALS vectors of new items are the content map's prediction: a few
-            # dozen floats each instead of a content vector of a thousand; most came with
-            # their search hits
+            # dozen floats each instead of a content vector of a thousand; the content
+            # source's hits brought theirs
             mapped = {c.id: c.vectors["als"] for c in ctx.candidates if "als" in c.vectors}
             mapped.update(retriever.vectors([i for i in new if i not in mapped], "als"))
         elif new:
             content = retriever.vectors(new, model.content_map.space)  # type: ignore[union-attr]
-        out.update(model.signals(state, ids, content, mapped=mapped, only=wanted, rows=rows))
+        out.update(model.signals(state, ids, content, mapped=mapped, new_scores=scored,
+                                 only=wanted, rows=rows))
     if wanted is None or "popularity" in wanted:
         out["popularity"] = np.log1p(popularity.count(ids))
     if wanted is None or "trending" in wanted:
