@@ -162,14 +162,15 @@ class StackedSASRec:
         """``padded``: whether ``seq`` has padding, when the caller knows (one user's
         history never has; finding out costs an operator call and a sync)."""
         m, (b, n) = self.members, seq.shape
-        valid = seq > 0
+        valid = seq > 0 if padded is not False else None  # one operator less when known
         if padded is None:
-            padded = not bool(valid.all())
+            padded = not bool(valid.all())  # type: ignore[union-attr]
         x = F.embedding(seq, self.items).view(b, n, m, -1).permute(2, 0, 1, 3) * self.scale + \
             self.pos[:, :, self.max_len - n:]
         # without padding the plain causal kernel needs no mask
         mask = None
         if padded:
+            assert valid is not None
             x = x * valid[..., None]
             mask = _attention_mask(valid).expand(m, -1, -1, -1, -1).reshape(m * b, 1, n, n)
         for k, (qkv, out, ffn1, ffn2) in enumerate(self.blocks):
