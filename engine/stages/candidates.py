@@ -221,39 +221,35 @@ class _VectorSource:
     their published vectors are ``W^T c + b``, so the hit score is the blend's ``new_item``
     signal itself (kept on the candidate: no vector read), in a few dozen dimensions instead of
     the content space's thousand. Without an ``als`` space, the content space is searched with
-    ``W u`` (the same order), and the hits bring the vectors the blend scores them from."""
+    ``W u`` (the same order), and the blend reads the hits' content vectors to score them."""
 
     def __init__(self, name: str, space: str, retriever: Retriever, limit: int,
-                 *, new_only: bool = False, with_vectors: Sequence[str] = (),
-                 known: Callable[[str], bool] | None = None) -> None:
+                 *, new_only: bool = False, known: Callable[[str], bool] | None = None) -> None:
         self.name, self.space, self.retriever = name, space, retriever
-        self.limit, self.new_only, self.with_vectors = limit, new_only, tuple(with_vectors)
-        self.known = known
+        self.limit, self.new_only, self.known = limit, new_only, known
 
     def propose(self, ctx: RecContext) -> Sequence[Proposal]:
         state = ctx.state
         if state is None or not self.retriever.has_space(self.space):
             return []
         query = state.query(self.space)
-        # the new_item signal is the user's ALS factor times the published vector
-        scores_are_signal = self.new_only and self.space == "als" and query is not None
-        if query is None and self.new_only:
-            query = state.content_query
+        if query is None and self.new_only and self.space != "als":
+            query = state.content_query  # W u, in the content map's space
         if query is None or not np.any(query):
             return []
-        if not self.new_only and not self.with_vectors:
+        if not self.new_only:
             return _search(self.retriever, self.space, query, self.limit, ctx)
         exclude = ctx.exclude
-        if self.new_only and self.known is not None:
+        if self.known is not None:
             # items the model knows are never flagged new (publish.sync_items): only the
             # user's other items need excluding in the query (~0.2 ms less), and the merge
             # drops any excluded id whatever a source proposes
             exclude = {i for i in exclude if not self.known(i)}
         hits = self.retriever.search(self.space, query, self.limit, filter=ctx.filter,
-                                     exclude=exclude, new_only=self.new_only,
-                                     with_vectors=() if scores_are_signal else self.with_vectors,
+                                     exclude=exclude, new_only=True,
                                      payload=_needs_payload(ctx))
-        return _from_hits(hits, new_item=scores_are_signal)
+        # in the als space the query is the user's ALS factor: a hit's score is its new_item
+        return _from_hits(hits, new_item=self.space == "als")
 
 
 class _EaseSource:
@@ -335,8 +331,8 @@ def _from_hits(hits: list[Hit], *, new_item: bool = False) -> list[Candidate]:
 
 
 def new_item_vectors(model: TrainedModel, retriever: Retriever) -> tuple[str, ...]:
-    """What a search that may find items no model knows reads with each hit: their published
-    ``als`` vectors, from which the blend scores them (no second read)."""
+    """What a content search, which may find items no model knows, reads with each hit: their
+    published ``als`` vectors, from which the blend scores them (no second read)."""
     return ("als",) if model.content_map is not None and retriever.has_space("als") else ()
 
 
@@ -360,6 +356,5 @@ def model_sources(model: TrainedModel, retriever: Retriever, popularity: Popular
     if limits.new_items and model.content_map is not None:
         space = "als" if retriever.has_space("als") else model.content_map.space
         out.append(_VectorSource("new_items", space, retriever, limits.new_items,
-                                 new_only=True, with_vectors=new_item_vectors(model, retriever),
-                                 known=model.is_known))
+                                 new_only=True, known=model.is_known))
     return out
