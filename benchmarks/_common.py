@@ -17,7 +17,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS_DIR", "machine_info", "git_commit", "percentiles", "timer", "write_result"]
+__all__ = ["RESULTS_DIR", "host_speed", "machine_info", "git_commit", "percentiles", "timer",
+           "write_result"]
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "benchmarks" / "results"
@@ -67,7 +68,49 @@ def machine_info() -> dict[str, Any]:
             info["cuda_device"] = torch.cuda.get_device_name(0)
     except ImportError:
         pass
+    info["host_speed_us"] = host_speed()
     return info
+
+
+def host_speed(repeats: int = 200) -> dict[str, float]:
+    """Median microseconds of three fixed workloads, on the CPUs this process may use.
+
+    The project's host runs the same code 15-30 % (at times 40 %) faster or slower from one day
+    to the next, so a figure alone cannot say whether code or host changed; these probes, taken
+    beside every result, can: Python objects (what a request's candidate merge does), a
+    float32 matrix-vector product over 6.6 MB (a behaviour-matrix scan) and one small torch
+    batched matmul (per-operator cost of a sequence-model pass)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((6457, 256), dtype=np.float32)
+    vector = rng.standard_normal(256, dtype=np.float32)
+    ids = [f"i{k}" for k in range(400)]
+
+    def python_objects() -> None:
+        merged: dict[str, list[str]] = {}
+        for i in ids:
+            merged.setdefault(i, []).append("source")
+        sorted(merged.items(), key=lambda t: (len(t[1]), t[0]))
+
+    probes: dict[str, Any] = {"python_objects": python_objects,
+                              "matvec_6457x256": lambda: matrix @ vector}
+    try:
+        import torch
+
+        x, w, b = torch.randn(4, 80, 64), torch.randn(4, 64, 192), torch.randn(4, 1, 192)
+        probes["torch_baddbmm_4x80x64x192"] = lambda: torch.baddbmm(b, x, w)
+    except ImportError:
+        pass
+    out = {}
+    for name, probe in probes.items():
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            probe()
+            times.append(time.perf_counter() - t)
+        out[name] = round(float(np.median(times)) * 1e6, 2)
+    return out
 
 
 def percentiles(latencies_ms: Sequence[float]) -> dict[str, float]:
