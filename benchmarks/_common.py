@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import gc
+import itertools
 import json
 import os
 import platform
@@ -73,13 +75,14 @@ def machine_info() -> dict[str, Any]:
 
 
 def host_speed(repeats: int = 200) -> dict[str, float]:
-    """Median microseconds of three fixed workloads, on the CPUs this process may use.
+    """Median microseconds of four fixed workloads, on the CPUs this process may use.
 
     The project's host runs the same code 15-30 % (at times 40 %) faster or slower from one day
     to the next, so a figure alone cannot say whether code or host changed; these probes, taken
     beside every result, can: Python objects (what a request's candidate merge does), a
-    float32 matrix-vector product over 6.6 MB (a behaviour-matrix scan) and one small torch
-    batched matmul (per-operator cost of a sequence-model pass)."""
+    float32 matrix-vector product over 6.6 MB (a behaviour-matrix scan), one small torch
+    batched matmul (per-operator cost of a sequence-model pass) and random reads from a table
+    larger than the shared cache."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -93,8 +96,13 @@ def host_speed(repeats: int = 200) -> dict[str, float]:
             merged.setdefault(i, []).append("source")
         sorted(merged.items(), key=lambda t: (len(t[1]), t[0]))
 
+    # 4M random rows of a 64 MB table: out of the caches, so shared-L3 and memory contention
+    # from other tenants of the host shows here (the other probes run from cache)
+    table = rng.standard_normal(16_000_000, dtype=np.float32)
+    blocks = itertools.cycle(rng.integers(0, len(table), (repeats, 4096)))  # new rows each time
     probes: dict[str, Any] = {"python_objects": python_objects,
-                              "matvec_6457x256": lambda: matrix @ vector}
+                              "matvec_6457x256": lambda: matrix @ vector,
+                              "gather_4096_of_64mb": lambda: table[next(blocks)].sum()}
     try:
         import torch
 
@@ -103,13 +111,19 @@ def host_speed(repeats: int = 200) -> dict[str, float]:
     except ImportError:
         pass
     out = {}
-    for name, probe in probes.items():
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            probe()
-            times.append(time.perf_counter() - t)
-        out[name] = round(float(np.median(times)) * 1e6, 2)
+    collecting = gc.isenabled()
+    gc.disable()  # a large heap's collections would be timed, not the host
+    try:
+        for name, probe in probes.items():
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                probe()
+                times.append(time.perf_counter() - t)
+            out[name] = round(float(np.median(times)) * 1e6, 2)
+    finally:
+        if collecting:
+            gc.enable()
     return out
 
 

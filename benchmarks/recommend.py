@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS_DIR, percentiles, timer, write_result  # noqa: E402
+from _common import RESULTS_DIR, host_speed, percentiles, timer, write_result  # noqa: E402
 
 WIDTHS = {  # fused width = sum; "full" is MiniLM 384 + CLIP 512 + CLAP 512
     "full": {"text": 384, "image": 512, "audio": 512},
@@ -307,6 +307,8 @@ def serve_latency(directory: str, args) -> dict:
     _lat(cold, users[:50], warmup=0)
     by_stage()  # the first requests after the start are not measured
     figures = {"open_load_warm_s": t_warm.seconds,
+               # in this process, just before it is timed: tells host drift from code changes
+               "host_speed_us": host_speed(),
                "recommend_trained_ms": percentiles(_lat(cold, users, 0)),
                "recommend_trained_stage_ms": by_stage()}
     # then as a server is once its start-up warm-up has computed the recent users' lists
