@@ -77,12 +77,13 @@ def machine_info() -> dict[str, Any]:
 def host_speed(repeats: int = 200) -> dict[str, float]:
     """Median microseconds of four fixed workloads, on the CPUs this process may use.
 
-    The project's host runs the same code 15-30 % (at times 40 %) faster or slower from one day
-    to the next, so a figure alone cannot say whether code or host changed; these probes, taken
-    beside every result, can: Python objects (what a request's candidate merge does), a
+    The project's host runs the same code up to 1.6x faster or slower from one run to the
+    next. These probes, recorded beside every result, show whether the CPU, the interpreter or
+    memory was slower in a run: Python objects (what a request's candidate merge does), a
     float32 matrix-vector product over 6.6 MB (a behaviour-matrix scan), one small torch
     batched matmul (per-operator cost of a sequence-model pass) and random reads from a table
-    larger than the shared cache."""
+    larger than the shared cache. They do not see everything: on 2 Dec 2026 they read the same
+    in two runs whose latencies differed by 1.6x."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -96,8 +97,8 @@ def host_speed(repeats: int = 200) -> dict[str, float]:
             merged.setdefault(i, []).append("source")
         sorted(merged.items(), key=lambda t: (len(t[1]), t[0]))
 
-    # 4M random rows of a 64 MB table: out of the caches, so shared-L3 and memory contention
-    # from other tenants of the host shows here (the other probes run from cache)
+    # 4,096 random floats of a 64 MB table, new ones each call: out of the caches, so shared-L3
+    # and memory contention from the host's other tenants shows here (the others run in cache)
     table = rng.standard_normal(16_000_000, dtype=np.float32)
     blocks = itertools.cycle(rng.integers(0, len(table), (repeats, 4096)))  # new rows each time
     probes: dict[str, Any] = {"python_objects": python_objects,

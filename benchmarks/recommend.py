@@ -304,11 +304,12 @@ def serve_latency(directory: str, args) -> dict:
         stage_ms.clear()
         return out
 
+    # in this process, before the requests (its 64 MB table is out of the caches by then):
+    # to compare the host of one run with another's
+    speed = host_speed()
     _lat(cold, users[:50], warmup=0)
     by_stage()  # the first requests after the start are not measured
-    figures = {"open_load_warm_s": t_warm.seconds,
-               # in this process, just before it is timed: tells host drift from code changes
-               "host_speed_us": host_speed(),
+    figures = {"open_load_warm_s": t_warm.seconds, "host_speed_us": speed,
                "recommend_trained_ms": percentiles(_lat(cold, users, 0)),
                "recommend_trained_stage_ms": by_stage()}
     # then as a server is once its start-up warm-up has computed the recent users' lists
